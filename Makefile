@@ -1,0 +1,116 @@
+# Outrigger.  `make run` and `make test` are all a newcomer needs; both
+# install missing Debian packages first (see debian-packages.txt).
+
+CC       ?= cc
+PKGS     := libmicrohttpd sqlite3 jansson libcurl libssh2 openssl yaml-0.1
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Wpointer-arith
+BASE     := -std=c11 -D_GNU_SOURCE -DOUTRIGGER_VERSION='"$(VERSION)"' -Iserver -Iinclude $(WARN)
+CFLAGS   ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS      = $(PKG_LIBS) -lpthread
+SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+LISTEN   ?= 127.0.0.1:8080
+DB       ?= var/outrigger.db
+
+# Library sources: everything but the entry point.
+SRC      := $(filter-out server/main.c,$(wildcard server/*.c))
+HDR      := $(wildcard server/*.h include/outrigger/*.h)
+EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json
+GEN      := build/gen/embedded.c
+
+OBJ      := $(SRC:server/%.c=build/obj/%.o) build/obj/embedded.o
+SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) build/asan/obj/embedded.o
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+API_SRC  := $(wildcard tests/api/*.c)
+
+.PHONY: all deps deps-test run test test-unit test-api test-asan test-fuzz \
+        bench-api clean check
+
+all: build/outrigger
+
+deps:
+	@tools/deps.sh install build
+
+deps-test:
+	@tools/deps.sh install build test
+
+$(GEN): tools/embed.sh $(EMBED)
+	@mkdir -p $(@D)
+	tools/embed.sh $@ $(EMBED)
+
+build/obj/%.o: server/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+build/obj/embedded.o: $(GEN) server/embed.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
+
+build/outrigger: build/obj/main.o $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The same program and tests built with AddressSanitizer + UBSan.
+build/asan/obj/%.o: server/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
+
+build/asan/obj/embedded.o: $(GEN) server/embed.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(SAN) -c $< -o $@
+
+build/asan/outrigger: build/asan/obj/main.o $(SAN_OBJ)
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+build/tests/unit: $(UNIT_SRC) tests/check.h $(OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(OBJ) $(LIBS)
+
+build/asan/tests/unit: $(UNIT_SRC) tests/check.h $(SAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
+
+build/tests/api: $(API_SRC) tests/check.h tests/api/api_client.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(API_SRC) $(LIBS)
+
+# libFuzzer target for the request and JSON path (clang only).
+build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(GEN) $(HDR)
+	@mkdir -p $(@D)
+	clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  -o $@ tests/fuzz/fuzz_api.c $(SRC) $(GEN) $(LIBS)
+
+run: deps build/outrigger
+	@mkdir -p $(dir $(DB))
+	@echo "Outrigger on http://$(LISTEN)/ (Ctrl-C stops it)"
+	build/outrigger serve --listen $(LISTEN) --db $(DB)
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-unit test-api test-asan test-fuzz
+
+test-unit: build/tests/unit
+	build/tests/unit
+
+test-api: build/outrigger build/tests/api
+	OUTRIGGER_BIN=build/outrigger build/tests/api
+
+test-asan: build/asan/outrigger build/asan/tests/unit build/tests/api
+	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/unit
+	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/tests/api
+
+FUZZ_SECONDS ?= 20
+test-fuzz: build/fuzz/api
+	@mkdir -p build/fuzz/corpus
+	tests/fuzz/run.sh build/fuzz/api $(FUZZ_SECONDS)
+
+bench-api: build/outrigger
+	bench/api/run.sh
+
+check: test
+
+clean:
+	rm -rf build

@@ -1,0 +1,356 @@
+/*
+ * main.c - the outrigger command: serve, migrate, version.
+ *
+ * Start-up is the only place allowed to give up (exit 1 for a failure,
+ * exit 2 for a bad command line, one line saying why); once serving, every
+ * error is answered, logged, and survived.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "bp.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "plugin.h"
+#include "web.h"
+
+#ifndef OUTRIGGER_VERSION
+#define OUTRIGGER_VERSION "0.0.0-dev"
+#endif
+
+#define MAX_BLUEPRINT_DIRS 16
+#define STOP_GRACE_MS 10000
+
+static const char usage[] =
+	"usage: outrigger <command> [options]\n"
+	"\n"
+	"Outrigger extends an Istio mesh from a GKE cluster to Compute Engine VMs:\n"
+	"a REST API and dashboard that run the rollout step by step.\n"
+	"\n"
+	"commands:\n"
+	"  serve      run the server (REST API, dashboard)\n"
+	"  migrate    bring a database's schema up to date and exit\n"
+	"  version    print the version\n"
+	"\n"
+	"serve options:\n"
+	"  --listen ADDR:PORT          address to listen on (127.0.0.1:8080; port 0 picks one)\n"
+	"  --db FILE                   SQLite database (./var/outrigger.db)\n"
+	"  --web DIR                   dashboard files (web/)\n"
+	"  --plugins DIR               plugins; DIR/blueprints is always loaded (plugins/)\n"
+	"  --blueprints DIR            more blueprints (may repeat)\n"
+	"  --threads N                 HTTP worker threads (2)\n"
+	"  --max-connections N         connections in all (4096)\n"
+	"  --max-connections-per-ip N  connections from one address (1024)\n"
+	"  --timeout SECONDS           idle connection timeout (30)\n"
+	"  --no-access-log             no access log line per request\n"
+	"  --check                     load everything, report problems, exit\n"
+	"\n"
+	"migrate options:\n"
+	"  --db FILE                   SQLite database (./var/outrigger.db)\n";
+
+struct opts {
+	const char *listen;
+	const char *db;
+	const char *web;
+	const char *plugins;
+	const char *blueprints[MAX_BLUEPRINT_DIRS];
+	size_t nblueprints;
+	unsigned threads, max_conns, max_per_ip, timeout_s;
+	int access_log;
+	int check;
+};
+
+static void die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "outrigger: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see outrigger --help)\n");
+	exit(2);
+}
+
+static unsigned
+parse_uint(const char *flag, const char *v, unsigned min, unsigned max)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
+		fprintf(stderr, "outrigger: %s wants a whole number from %u to %u, not '%s'\n",
+			flag, min, max, v);
+		exit(2);
+	}
+	return (unsigned)n;
+}
+
+/* Parse argv[first..] into o.  allow_serve: accept serve's options. */
+static void
+parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
+{
+	const char *flag, *val;
+	int i;
+
+	for (i = first; i < argc; i++) {
+		flag = argv[i];
+		if (strcmp(flag, "--no-access-log") == 0 && allow_serve) {
+			o->access_log = 0;
+			continue;
+		}
+		if (strcmp(flag, "--check") == 0 && allow_serve) {
+			o->check = 1;
+			continue;
+		}
+		if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+		if (strncmp(flag, "--", 2) != 0)
+			die_usage("unexpected argument '%s'", flag);
+		if (i + 1 >= argc)
+			die_usage("%s needs a value", flag);
+		val = argv[++i];
+		if (val[0] == '\0')
+			die_usage("%s needs a non-empty value", flag);
+		if (strcmp(flag, "--db") == 0) {
+			o->db = val;
+		} else if (!allow_serve) {
+			die_usage("unknown option '%s'", flag);
+		} else if (strcmp(flag, "--listen") == 0) {
+			o->listen = val;
+		} else if (strcmp(flag, "--web") == 0) {
+			o->web = val;
+		} else if (strcmp(flag, "--plugins") == 0) {
+			o->plugins = val;
+		} else if (strcmp(flag, "--blueprints") == 0) {
+			if (o->nblueprints == MAX_BLUEPRINT_DIRS - 1)
+				die_usage("%s: too many directories", flag);
+			o->blueprints[o->nblueprints++] = val;
+		} else if (strcmp(flag, "--threads") == 0) {
+			o->threads = parse_uint(flag, val, 1, 64);
+		} else if (strcmp(flag, "--max-connections") == 0) {
+			o->max_conns = parse_uint(flag, val, 1, 1000000);
+		} else if (strcmp(flag, "--max-connections-per-ip") == 0) {
+			o->max_per_ip = parse_uint(flag, val, 1, 1000000);
+		} else if (strcmp(flag, "--timeout") == 0) {
+			o->timeout_s = parse_uint(flag, val, 1, 86400);
+		} else {
+			die_usage("unknown option '%s'", flag);
+		}
+	}
+}
+
+/* Raise the open-file limit to what connections need; returns the limit. */
+static unsigned
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > UINT_MAX ? UINT_MAX : (unsigned)rl.rlim_cur;
+}
+
+static int
+open_db(const char *path, struct db **db)
+{
+	struct or_err err;
+
+	if (db_open(path, db, &err) != OR_OK || db_migrate(*db, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		db_close(*db);
+		*db = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_migrate(int argc, char **argv)
+{
+	struct opts o = {.db = "var/outrigger.db"};
+	struct or_err err;
+	struct db *db = NULL;
+	int version = 0;
+
+	parse_opts(argc, argv, 2, 0, &o);
+	if (open_db(o.db, &db) != 0)
+		return 1;
+	if (db_schema_version(db, &version, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		db_close(db);
+		return 1;
+	}
+	printf("outrigger: %s is at schema version %d\n", o.db, version);
+	db_close(db);
+	return 0;
+}
+
+static void
+report_blueprints(const struct bp_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->v[i].load_error != NULL)
+			log_warn("blueprint %s (%s) did not load: %s", set->v[i].name,
+				 set->v[i].file, set->v[i].load_error);
+		else
+			log_info("blueprint %s loaded from %s (%zu steps)",
+				 set->v[i].name, set->v[i].file, set->v[i].nsteps);
+	}
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	struct opts o = {.listen = "127.0.0.1:8080", .db = "var/outrigger.db",
+			 .web = "web", .plugins = "plugins", .threads = 2,
+			 .max_conns = 4096, .max_per_ip = 1024, .timeout_s = 30,
+			 .access_log = 1};
+	struct plugin_set plugins = {0};
+	struct bp_set blueprints = {0};
+	struct web web = {.root_fd = -1};
+	struct http_cfg hc;
+	struct http *http = NULL;
+	struct api api;
+	struct db *db = NULL;
+	struct or_err err;
+	const char *dirs[MAX_BLUEPRINT_DIRS];
+	char builtin_dir[PATH_MAX];
+	struct stat st;
+	unsigned nofile;
+	sigset_t stop;
+	size_t ndirs = 0, i;
+	int sig, status = 1;
+
+	parse_opts(argc, argv, 2, 1, &o);
+	if (snprintf(builtin_dir, sizeof(builtin_dir), "%s/blueprints", o.plugins) >=
+	    (int)sizeof(builtin_dir))
+		die_usage("--plugins path is too long: %s", o.plugins);
+	if (stat(builtin_dir, &st) == 0)
+		dirs[ndirs++] = builtin_dir;
+	else
+		log_warn("no blueprint directory %s; only --blueprints are loaded",
+			 builtin_dir);
+	for (i = 0; i < o.nblueprints; i++) {
+		if (stat(o.blueprints[i], &st) != 0 || !S_ISDIR(st.st_mode))
+			die_usage("--blueprints: '%s' is not a directory", o.blueprints[i]);
+		dirs[ndirs++] = o.blueprints[i];
+	}
+	if (web_init(&web, o.web, &err) != OR_OK)
+		die_usage("--web: '%s' is not a readable directory", o.web);
+	if (plugin_set_scan(&plugins, o.plugins, &err) != OR_OK ||
+	    bp_set_load(&blueprints, dirs, ndirs, &plugins, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		goto out;
+	}
+	report_blueprints(&blueprints);
+	if (open_db(o.db, &db) != 0)
+		goto out;
+	if (o.check) {
+		for (i = 0; i < blueprints.n; i++)
+			if (blueprints.v[i].load_error != NULL)
+				printf("blueprint %s: %s\n", blueprints.v[i].name,
+				       blueprints.v[i].load_error);
+		printf("outrigger: configuration checked\n");
+		status = 0;
+		goto out;
+	}
+
+	nofile = raise_nofile();
+	if (o.max_conns + 64 > nofile) {
+		log_warn("open-file limit %u allows %u connections, not %u",
+			 nofile, nofile > 128 ? nofile - 64 : 64, o.max_conns);
+		o.max_conns = nofile > 128 ? nofile - 64 : 64;
+	}
+	/* Block the stop signals before any thread starts, so that they
+	 * inherit the mask and only sigwait below receives them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	api.db = db;
+	api.blueprints = &blueprints;
+	api.version = OUTRIGGER_VERSION;
+	hc.listen = o.listen;
+	hc.threads = o.threads;
+	hc.max_conns = o.max_conns;
+	hc.max_per_ip = o.max_per_ip;
+	hc.timeout_s = o.timeout_s;
+	hc.access_log = o.access_log;
+	if (http_start(&hc, &api, &web, &http, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		goto out;
+	}
+	/* The one line scripts and tests wait for. */
+	printf("outrigger %s listening on http://%.*s:%u/\n", OUTRIGGER_VERSION,
+	       strncmp(o.listen, "0.0.0.0:", 8) == 0 ? 9 : (int)(strrchr(o.listen, ':') - o.listen),
+	       strncmp(o.listen, "0.0.0.0:", 8) == 0 ? "127.0.0.1" : o.listen,
+	       http_port(http));
+	fflush(stdout);
+	log_info("serving on %s (port %u), database %s", o.listen,
+		 http_port(http), o.db);
+
+	if (sigwait(&stop, &sig) != 0)
+		sig = SIGTERM;
+	log_info("%s received: finishing requests in flight, then stopping",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	http_stop(http, STOP_GRACE_MS);
+	status = 0;
+	log_info("stopped cleanly");
+out:
+	db_close(db);
+	bp_set_free(&blueprints);
+	plugin_set_free(&plugins);
+	web_fini(&web);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("outrigger %s\n", OUTRIGGER_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc, argv);
+	if (strcmp(argv[1], "migrate") == 0)
+		return cmd_migrate(argc, argv);
+	die_usage("unknown command '%s'", argv[1]);
+	return 2;
+}

@@ -1,0 +1,99 @@
+/*
+ * plugin.c - which plugins exist.  Names only for now: a name is a plugin
+ * file's stem ("gke-cluster" for plugins/gke-cluster.so).
+ */
+#include "plugin.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Plugins compiled into the server itself. */
+static const char *const builtin_plugins[] = {"exec", "wait"};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static or_rc
+add_name(struct plugin_set *set, const char *name, size_t len)
+{
+	char **v, *s;
+
+	s = strndup(name, len);
+	v = realloc(set->names, (set->n + 1) * sizeof(*v));
+	if (s == NULL || v == NULL) {
+		free(s);
+		if (v != NULL)
+			set->names = v;
+		return OR_E_NOMEM;
+	}
+	set->names = v;
+	set->names[set->n++] = s;
+	return OR_OK;
+}
+
+or_rc
+plugin_set_scan(struct plugin_set *set, const char *dir, struct or_err *err)
+{
+	struct dirent *de;
+	DIR *d;
+	size_t i, len;
+	or_rc rc = OR_OK;
+
+	set->names = NULL;
+	set->n = 0;
+	for (i = 0; i < sizeof(builtin_plugins) / sizeof(builtin_plugins[0]); i++)
+		if (add_name(set, builtin_plugins[i], strlen(builtin_plugins[i])) != OR_OK)
+			goto nomem;
+	d = dir != NULL ? opendir(dir) : NULL;
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char stem[256];
+
+		len = strlen(de->d_name);
+		if (len <= 3 || len - 3 >= sizeof(stem) || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + len - 3, ".so") != 0)
+			continue;
+		memcpy(stem, de->d_name, len - 3);
+		stem[len - 3] = '\0';
+		if (plugin_set_has(set, stem)) /* a built-in wins */
+			continue;
+		rc = add_name(set, stem, len - 3);
+		if (rc != OR_OK)
+			break;
+	}
+	if (d != NULL)
+		closedir(d);
+	if (rc != OR_OK)
+		goto nomem;
+	qsort(set->names, set->n, sizeof(*set->names), name_cmp);
+	return OR_OK;
+nomem:
+	plugin_set_free(set);
+	return or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
+}
+
+int
+plugin_set_has(const struct plugin_set *set, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+void
+plugin_set_free(struct plugin_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		free(set->names[i]);
+	free(set->names);
+	set->names = NULL;
+	set->n = 0;
+}
