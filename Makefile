@@ -6,7 +6,7 @@ PKGS     := libmicrohttpd sqlite3 jansson libcurl libssh2 openssl yaml-0.1
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wpointer-arith
-BASE     := -std=c11 -D_GNU_SOURCE -DOUTRIGGER_VERSION='"$(VERSION)"' -Iserver -Iinclude $(WARN)
+BASE     := -std=c11 -D_GNU_SOURCE -Iserver -Iinclude -Ibuild/gen $(WARN)
 CFLAGS   ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -28,7 +28,7 @@ SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) build/asan/obj/embedded.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 API_SRC  := $(wildcard tests/api/*.c)
 
-.PHONY: all deps deps-test run test test-unit test-api test-asan test-fuzz \
+.PHONY: FORCE all deps deps-test run test test-unit test-api test-asan test-fuzz \
         bench-api clean check
 
 all: build/outrigger
@@ -38,6 +38,16 @@ deps:
 
 deps-test:
 	@tools/deps.sh install build test
+
+# The version string, rewritten only when it changes (so main.o rebuilds
+# after a commit, and nothing else does).
+build/gen/version.h: FORCE
+	@mkdir -p $(@D)
+	@echo '#define OUTRIGGER_VERSION "$(VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@
+	@rm -f $@.tmp
+
+build/obj/main.o build/asan/obj/main.o: build/gen/version.h
 
 $(GEN): tools/embed.sh $(EMBED)
 	@mkdir -p $(@D)
@@ -82,7 +92,7 @@ build/tests/api: $(API_SRC) tests/check.h tests/api/api_client.h
 build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(GEN) $(HDR)
 	@mkdir -p $(@D)
 	clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-	  -o $@ tests/fuzz/fuzz_api.c $(SRC) $(GEN) $(LIBS)
+	  -o $@ tests/fuzz/fuzz_api.c $(filter-out server/http.c,$(SRC)) $(GEN) $(LIBS)
 
 run: deps build/outrigger
 	@mkdir -p $(dir $(DB))

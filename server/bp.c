@@ -196,10 +196,6 @@ value_ok(const struct bp_param *p, json_t *v, char *why, size_t size)
 				 BP_STRING_PARAM_MAX);
 			return 0;
 		}
-		if (strlen(json_string_value(v)) != json_string_length(v)) {
-			snprintf(why, size, "must not contain NUL characters");
-			return 0;
-		}
 		if (p->has_re && regexec(&p->re, json_string_value(v), 0, NULL, 0) != 0) {
 			snprintf(why, size, "must match %s",
 				 json_string_value(json_object_get(p->schema, "pattern")));
@@ -239,16 +235,15 @@ type:
 }
 
 static void
-load_params(struct bp *bp, json_t *params)
+load_params(struct bp *bp)
 {
+	json_t *params = json_object_get(bp->doc, "params");
 	const char *name, *key;
 	json_t *schema, *v, *d;
 	struct bp_param *p;
 	char why[256];
 	size_t i;
 
-	if (params == NULL)
-		params = json_object_get(bp->doc, "params");
 	if (params == NULL)
 		return;
 	if (!json_is_object(params)) {
@@ -587,7 +582,7 @@ load_one(struct bp *bp, const char *path, const char *stem,
 	v = json_object_get(bp->doc, "description");
 	if (!json_is_string(v) || json_string_length(v) == 0)
 		bp_errorf(bp, "\"description\" must be a sentence for the wizard");
-	load_params(bp, NULL);
+	load_params(bp);
 	load_steps(bp, plugins);
 	v = json_object_get(bp->doc, "outputs");
 	if (v != NULL && !json_is_object(v))

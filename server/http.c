@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -446,6 +447,9 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* MHD's own messages.  Clients that leave mid-answer are routine, not
  * errors, so those are logged at debug level only. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -506,6 +510,15 @@ bad:
 	return or_fail(err, OR_E_INVALID, NULL, "listen",
 		       "--listen wants ADDR:PORT, e.g. 127.0.0.1:8080, not '%s'",
 		       listen);
+}
+
+or_rc
+http_check_listen(const char *listen, struct or_err *err)
+{
+	struct sockaddr_storage ss;
+	int v6;
+
+	return parse_listen(listen, &ss, &v6, err);
 }
 
 or_rc
@@ -571,6 +584,11 @@ http_stop(struct http *h, unsigned grace_ms)
 	if (h == NULL)
 		return;
 	lsock = MHD_quiesce_daemon(h->d);
+	/* Refuse new clients now: a quiesced socket left open would let the
+	 * kernel accept connections that nobody will ever answer.  The socket
+	 * itself must stay open until MHD_stop_daemon (MHD's rule). */
+	if (lsock != MHD_INVALID_SOCKET)
+		shutdown(lsock, SHUT_RDWR);
 	while (atomic_load(&h->inflight) > 0 && waited < grace_ms) {
 		usleep(10000);
 		waited += 10;

@@ -21,6 +21,9 @@ struct http_cfg {
 
 struct http;
 
+/* Is listen a usable "ADDR:PORT"?  OR_E_INVALID with a sentence if not. */
+or_rc http_check_listen(const char *listen, struct or_err *err);
+
 /* Start serving.  api and web must outlive the server. */
 or_rc http_start(const struct http_cfg *cfg, struct api *api,
 		 const struct web *web, struct http **out, struct or_err *err);

@@ -23,9 +23,7 @@
 #include "plugin.h"
 #include "web.h"
 
-#ifndef OUTRIGGER_VERSION
-#define OUTRIGGER_VERSION "0.0.0-dev"
-#endif
+#include "version.h" /* generated: OUTRIGGER_VERSION */
 
 #define MAX_BLUEPRINT_DIRS 16
 #define STOP_GRACE_MS 10000
@@ -101,6 +99,22 @@ parse_uint(const char *flag, const char *v, unsigned min, unsigned max)
 	return (unsigned)n;
 }
 
+static int
+flag_takes_value(const char *flag, int allow_serve)
+{
+	static const char *const serve_flags[] = {
+		"--listen", "--web", "--plugins", "--blueprints", "--threads",
+		"--max-connections", "--max-connections-per-ip", "--timeout"};
+	size_t i;
+
+	if (strcmp(flag, "--db") == 0)
+		return 1;
+	for (i = 0; allow_serve && i < sizeof(serve_flags) / sizeof(serve_flags[0]); i++)
+		if (strcmp(flag, serve_flags[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* Parse argv[first..] into o.  allow_serve: accept serve's options. */
 static void
 parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
@@ -124,6 +138,8 @@ parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
 		}
 		if (strncmp(flag, "--", 2) != 0)
 			die_usage("unexpected argument '%s'", flag);
+		if (!flag_takes_value(flag, allow_serve))
+			die_usage("unknown option '%s'", flag);
 		if (i + 1 >= argc)
 			die_usage("%s needs a value", flag);
 		val = argv[++i];
@@ -247,6 +263,8 @@ cmd_serve(int argc, char **argv)
 	int sig, status = 1;
 
 	parse_opts(argc, argv, 2, 1, &o);
+	if (http_check_listen(o.listen, &err) != OR_OK)
+		die_usage("%s", err.message);
 	if (snprintf(builtin_dir, sizeof(builtin_dir), "%s/blueprints", o.plugins) >=
 	    (int)sizeof(builtin_dir))
 		die_usage("--plugins path is too long: %s", o.plugins);

@@ -2,7 +2,9 @@
  * check.h - the smallest test harness that says what failed and where.
  *
  *   static void t_something(void) { CHECK(x == 1); CHECK_STR(s, "a"); }
- *   int main(void) { RUN(t_something); return check_done(); }
+ *   int main(void) { RUN(t_something); return check_done("unit"); }
+ *
+ * Exactly one file of a runner defines CHECK_MAIN before including it.
  *
  * A test passes when none of its CHECKs failed.  check_done() prints the
  * closing line "N passed, N failed[, N skipped]" and returns the exit code.
@@ -14,9 +16,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static int check_passed, check_failed, check_skipped, check_cur_failed,
+/* Defined in the one file that defines CHECK_MAIN before including this. */
+extern int check_passed, check_failed, check_skipped, check_cur_failed,
 	check_cur_skipped;
-static const char *check_cur_name;
+extern const char *check_cur_name;
+#ifdef CHECK_MAIN
+int check_passed, check_failed, check_skipped, check_cur_failed,
+	check_cur_skipped;
+const char *check_cur_name;
+#endif
 
 #define CHECK(cond)                                                          \
 	do {                                                                 \

@@ -1,0 +1,160 @@
+/*
+ * test_store.c - the database across restarts and versions, and the
+ * command line's contract (exit 2 and one line for bad flags).
+ */
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_client.h"
+#include "suites.h"
+
+static void
+t_restart_keeps_data(void)
+{
+	struct srv s, s2;
+	struct res r;
+	char created[64] = "";
+
+	CHECK(srv_start(&s, NULL, NULL) == 0);
+	CHECK(make_env(&s, "keeper") == 0);
+	CHECK(send_json(&s, "PATCH", "/api/v1/environments/keeper",
+			"{\"params\":{\"count\":5}}", &r) == 0);
+	CHECK_INT(r.status, 200);
+	snprintf(created, sizeof(created), "%s",
+		 json_string_value(json_object_get(r.json, "created_at")));
+	res_free(&r);
+	CHECK_INT(srv_stop(&s, 1), 0);
+
+	CHECK(srv_start(&s2, s.dir, NULL) == 0);
+	CHECK(get(&s2, "/api/v1/environments/keeper", &r) == 0);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(json_string_value(json_object_get(r.json, "created_at")), created);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(r.json, "params"), "count")), 5);
+	res_free(&r);
+	/* And after a SIGKILL, too: every acknowledged write was committed. */
+	CHECK(make_env(&s2, "keeper-2") == 0);
+	srv_kill(&s2);
+	CHECK(srv_start(&s, s2.dir, NULL) == 0);
+	CHECK(get(&s, "/api/v1/environments/keeper-2", &r) == 0);
+	CHECK_INT(r.status, 200);
+	res_free(&r);
+	CHECK_INT(srv_stop(&s, 0), 0);
+}
+
+static void
+t_migrate_command(void)
+{
+	char dir[] = "/tmp/outrigger-test-XXXXXX", db[128], out[1024];
+	const char *args[] = {"migrate", "--db", db, NULL};
+	const char *jm[] = {"migrate", "--db", db, NULL};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, sizeof(db), "%s/sub/dir/new.db", dir); /* parents are made */
+	CHECK_INT(run_bin(args, out, sizeof(out)), 0);
+	CHECK(strstr(out, "schema version 1") != NULL);
+	CHECK(access(db, F_OK) == 0);
+	/* Idempotent. */
+	CHECK_INT(run_bin(jm, out, sizeof(out)), 0);
+	CHECK(strstr(out, "applied migration") == NULL);
+	CHECK(strstr(out, "schema version 1") != NULL);
+	/* A database from a newer schema is refused, by migrate and by serve. */
+	CHECK(sql_exec(db, "INSERT INTO schema_migrations VALUES (9999, 'future.sql', 'x')") == 0);
+	CHECK_INT(run_bin(args, out, sizeof(out)), 1);
+	CHECK(strstr(out, "newer outrigger") != NULL);
+	{
+		const char *serve[] = {"serve", "--listen", "127.0.0.1:0", "--db", db, NULL};
+
+		CHECK_INT(run_bin(serve, out, sizeof(out)), 1);
+		CHECK(strstr(out, "schema version 9999") != NULL);
+	}
+	srv_rmdir(dir);
+}
+
+static void
+t_wal_mode(void)
+{
+	char dir[] = "/tmp/outrigger-test-XXXXXX", db[128], out[256], cmd[300];
+	const char *args[] = {"migrate", "--db", db, NULL};
+	FILE *p;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, sizeof(db), "%s/o.db", dir);
+	CHECK_INT(run_bin(args, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'PRAGMA journal_mode' 2>/dev/null", db);
+	p = popen(cmd, "r");
+	if (p == NULL || fgets(out, sizeof(out), p) == NULL) {
+		if (p != NULL)
+			pclose(p);
+		srv_rmdir(dir);
+		SKIP("the sqlite3 command is not installed (tools/deps.sh install test)");
+	}
+	pclose(p);
+	CHECK_STR(out, "wal\n");
+	srv_rmdir(dir);
+}
+
+static void
+t_cli_contract(void)
+{
+	static const struct {
+		const char *args[6];
+		int status;
+		const char *says;
+	} cases[] = {
+		{{"--help", NULL}, 0, "usage: outrigger"},
+		{{"serve", "--help", NULL}, 0, "--blueprints DIR"},
+		{{"version", NULL}, 0, "outrigger "},
+		{{"frobnicate", NULL}, 2, "unknown command 'frobnicate'"},
+		{{"serve", "--bogus", NULL}, 2, "unknown option '--bogus'"},
+		{{"serve", "--threads", "many", NULL}, 2, "--threads wants a whole number"},
+		{{"serve", "--threads", "0", NULL}, 2, "--threads wants a whole number"},
+		{{"serve", "--listen", NULL}, 2, "--listen needs a value"},
+		{{"serve", "--listen", "nowhere", NULL}, 2, "--listen wants ADDR:PORT"},
+		{{"serve", "--listen", "127.0.0.1:99999", NULL}, 2, "--listen wants ADDR:PORT"},
+		{{"serve", "--blueprints", "/nonexistent-dir", NULL}, 2, "is not a directory"},
+		{{"serve", "--web", "/nonexistent-dir", NULL}, 2, "--web"},
+		{{"migrate", "--listen", "x:1", NULL}, 2, "unknown option '--listen'"},
+	};
+	char out[4096];
+	size_t i;
+	int st;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		st = run_bin(cases[i].args, out, sizeof(out));
+		CHECK_INT(st, cases[i].status);
+		CHECK(strstr(out, cases[i].says) != NULL);
+		if (cases[i].status == 2) /* one line */
+			CHECK(strchr(out, '\n') == out + strlen(out) - 1);
+		if (st != cases[i].status || strstr(out, cases[i].says) == NULL)
+			fprintf(stderr, "    %s %s: got %d: %s\n", cases[i].args[0],
+				cases[i].args[1] ? cases[i].args[1] : "", st, out);
+	}
+}
+
+/* --check loads everything, lists blueprints that did not load, exits 0. */
+static void
+t_check_mode(void)
+{
+	char dir[] = "/tmp/outrigger-test-XXXXXX", db[128], out[8192];
+	const char *args[] = {"serve", "--db", db, "--check", NULL};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db, sizeof(db), "%s/o.db", dir);
+	CHECK_INT(run_bin(args, out, sizeof(out)), 0);
+	CHECK(strstr(out, "configuration checked") != NULL);
+	CHECK(strstr(out, "blueprint mesh-expansion: ") != NULL);
+	srv_rmdir(dir);
+}
+
+void
+suite_store(void)
+{
+	RUN(t_restart_keeps_data);
+	RUN(t_migrate_command);
+	RUN(t_wal_mode);
+	RUN(t_cli_contract);
+	RUN(t_check_mode);
+}
