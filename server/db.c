@@ -7,7 +7,7 @@
  * Statements are prepared once per connection from the table below; this
  * file must never build SQL text from input.
  */
-#include "db.h"
+#include "db_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,78 +26,6 @@
 #define DB_BUSY_TIMEOUT_MS 5000
 #define MIGRATION_PREFIX "db/migrations/"
 
-enum stmt_id {
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
-	ST_PING,
-	ST_ENV_INSERT,
-	ST_ENV_GET,
-	ST_ENV_LIST,
-	ST_ENV_LIST_STATUS,
-	ST_ENV_LOCK,
-	ST_ENV_SET_PARAMS,
-	ST_ENV_DELETE,
-	ST_ENV_RESOURCES,
-	ST_RES_COUNT,
-	ST_AUDIT,
-	ST__COUNT
-};
-
-/* The columns every environment query selects, in env_from_row's order. */
-#define ENV_COLUMNS                                                         \
-	"e.id, e.name, e.provider, e.blueprint, e.params, e.status, "      \
-	"e.outputs, e.active_run_id, e.created_by, e.created_at, "         \
-	"e.updated_by, e.updated_at, r.id, r.action, r.status, "          \
-	"r.created_at, r.started_at, r.finished_at "
-#define ENV_FROM                                                            \
-	"FROM environments e LEFT JOIN runs r ON r.id = "                  \
-	"(SELECT max(id) FROM runs WHERE environment_id = e.id) "
-
-static const char *const stmt_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_PING] = "SELECT count(*) FROM schema_migrations",
-	[ST_ENV_INSERT] =
-		"INSERT INTO environments (name, provider, blueprint, params, "
-		"created_by, created_at, updated_by, updated_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6)",
-	[ST_ENV_GET] = "SELECT " ENV_COLUMNS ENV_FROM "WHERE e.name = ?1",
-	[ST_ENV_LIST] = "SELECT " ENV_COLUMNS ENV_FROM
-			"WHERE e.id < ?1 ORDER BY e.id DESC LIMIT ?2",
-	[ST_ENV_LIST_STATUS] = "SELECT " ENV_COLUMNS ENV_FROM
-			       "WHERE e.status = ?3 AND e.id < ?1 "
-			       "ORDER BY e.id DESC LIMIT ?2",
-	[ST_ENV_LOCK] = "SELECT id, blueprint, params, active_run_id "
-			"FROM environments WHERE name = ?1",
-	[ST_ENV_SET_PARAMS] = "UPDATE environments SET params = ?2, "
-			      "updated_by = ?3, updated_at = ?4 WHERE id = ?1",
-	[ST_ENV_DELETE] = "DELETE FROM environments WHERE id = ?1",
-	[ST_ENV_RESOURCES] = "SELECT kind, name, self_link, status, attrs, step, "
-			     "created_at, updated_at FROM resources "
-			     "WHERE environment_id = ?1 ORDER BY kind, name",
-	[ST_RES_COUNT] = "SELECT count(*) FROM resources WHERE environment_id = ?1",
-	[ST_AUDIT] = "INSERT INTO audit (at, actor, remote, action, target, detail) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-};
-
-struct db_conn {
-	sqlite3 *h;
-	sqlite3_stmt *st[ST__COUNT];
-	time_t ping_at;	/* when db_ping last asked SQLite */
-	or_rc ping_rc;
-	struct db_conn *next;
-};
-
-struct db {
-	char *path;
-	pthread_key_t key;
-	atomic_ulong generation;
-	pthread_mutex_t lock;	/* guards conns */
-	struct db_conn *conns;	/* every open connection, for db_close */
-};
-
 static void
 conn_close(struct db_conn *c)
 {
@@ -105,7 +33,7 @@ conn_close(struct db_conn *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < ST__COUNT; i++)
+	for (i = 0; i < c->nst; i++)
 		sqlite3_finalize(c->st[i]);
 	sqlite3_close(c->h);
 	free(c);
@@ -136,8 +64,8 @@ conn_slot_free(void *p)
 	free(slot);
 }
 
-static or_rc
-sqlite_fail(struct or_err *err, sqlite3 *h, const char *what)
+or_rc
+db_sqlite_fail(struct or_err *err, sqlite3 *h, const char *what)
 {
 	return or_fail(err, OR_E_IO, "database_error", NULL, "database: %s: %s",
 		       what, h != NULL ? sqlite3_errmsg(h) : "cannot open");
@@ -169,13 +97,12 @@ conn_open(struct db *db, struct db_conn **out, struct or_err *err)
 	*out = c;
 	return OR_OK;
 fail:
-	sqlite_fail(err, c->h, db->path);
+	db_sqlite_fail(err, c->h, db->path);
 	conn_close(c);
 	return err != NULL ? err->rc : OR_E_IO;
 }
 
-/* The calling thread's connection, opened on first use. */
-static or_rc
+or_rc
 db_conn(struct db *db, struct db_conn **out, struct or_err *err)
 {
 	struct conn_slot *slot;
@@ -206,27 +133,33 @@ db_conn(struct db *db, struct db_conn **out, struct or_err *err)
 	return OR_OK;
 }
 
-/* A reset, cleared statement of this connection, prepared on first use. */
-static or_rc
-stmt(struct db_conn *c, enum stmt_id id, sqlite3_stmt **out,
-     struct or_err *err)
+or_rc
+db_stmt(struct db_conn *c, const char *sql, sqlite3_stmt **out,
+	struct or_err *err)
 {
-	if (c->st[id] == NULL) {
-		if (sqlite3_prepare_v3(c->h, stmt_sql[id], -1,
-				       SQLITE_PREPARE_PERSISTENT, &c->st[id],
-				       NULL) != SQLITE_OK)
-			return sqlite_fail(err, c->h, "prepare");
-	} else {
-		sqlite3_reset(c->st[id]);
-		sqlite3_clear_bindings(c->st[id]);
+	int i;
+
+	for (i = 0; i < c->nst; i++) {
+		if (c->sql[i] == sql) {
+			sqlite3_reset(c->st[i]);
+			sqlite3_clear_bindings(c->st[i]);
+			*out = c->st[i];
+			return OR_OK;
+		}
 	}
-	*out = c->st[id];
+	if (c->nst == DB_STMT_MAX)
+		return or_fail(err, OR_E_IO, NULL, NULL,
+			       "database: statement cache full (raise DB_STMT_MAX)");
+	if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->st[c->nst], NULL) != SQLITE_OK)
+		return db_sqlite_fail(err, c->h, "prepare");
+	c->sql[c->nst] = sql;
+	*out = c->st[c->nst++];
 	return OR_OK;
 }
 
-/* Run a statement that returns no rows. */
-static or_rc
-stmt_done(struct db_conn *c, sqlite3_stmt *s, struct or_err *err)
+or_rc
+db_step_done(struct db_conn *c, sqlite3_stmt *s, struct or_err *err)
 {
 	int rc;
 
@@ -240,52 +173,101 @@ stmt_done(struct db_conn *c, sqlite3_stmt *s, struct or_err *err)
 	if (rc == SQLITE_BUSY)
 		return or_fail(err, OR_E_RETRYABLE, NULL, NULL,
 			       "database is busy, try again");
-	return sqlite_fail(err, c->h, "write");
+	return db_sqlite_fail(err, c->h, "write");
 }
 
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+static const char sql_ping[] = "SELECT count(*) FROM schema_migrations";
+static const char sql_audit[] =
+	"INSERT INTO audit (at, actor, remote, action, target, detail) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 static or_rc
-exec_simple(struct db_conn *c, enum stmt_id id, struct or_err *err)
+exec_simple(struct db_conn *c, const char *sql, struct or_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	or_rc rc;
 
-	rc = stmt(c, id, &s, err);
+	rc = db_stmt(c, sql, &s, err);
 	if (rc != OR_OK)
 		return rc;
-	return stmt_done(c, s, err);
+	return db_step_done(c, s, err);
 }
 
-static or_rc
-tx_begin(struct db_conn *c, struct or_err *err)
+or_rc
+db_tx_begin(struct db_conn *c, struct or_err *err)
 {
-	return exec_simple(c, ST_BEGIN, err);
+	return exec_simple(c, sql_begin, err);
 }
 
-static or_rc
-tx_commit(struct db *db, struct db_conn *c, struct or_err *err)
+or_rc
+db_tx_commit(struct db *db, struct db_conn *c, struct or_err *err)
 {
 	or_rc rc;
 
-	rc = exec_simple(c, ST_COMMIT, err);
+	rc = exec_simple(c, sql_commit, err);
 	if (rc == OR_OK)
 		atomic_fetch_add(&db->generation, 1);
 	return rc;
 }
 
-static void
-tx_rollback(struct db_conn *c)
+void
+db_tx_rollback(struct db_conn *c)
 {
 	if (!sqlite3_get_autocommit(c->h))
-		exec_simple(c, ST_ROLLBACK, NULL);
+		exec_simple(c, sql_rollback, NULL);
 }
 
-static void
-bind_text(sqlite3_stmt *s, int i, const char *v)
+void
+db_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v == NULL)
 		sqlite3_bind_null(s, i);
 	else
 		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+json_t *
+db_col_json(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	json_t *v;
+
+	if (t == NULL)
+		return json_object();
+	v = json_loads(t, 0, NULL);
+	return v != NULL ? v : json_object();
+}
+
+json_t *
+db_col_str(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	return t != NULL ? json_string(t) : json_null();
+}
+
+void
+db_audit(struct db_conn *c, const struct db_actor *who, const char *action,
+	 const char *target, const char *detail)
+{
+	sqlite3_stmt *s = NULL;
+	char now[32];
+
+	if (db_stmt(c, sql_audit, &s, NULL) != OR_OK)
+		return;
+	log_now_iso(now, sizeof(now));
+	db_bind_text(s, 1, now);
+	db_bind_text(s, 2, who->user);
+	db_bind_text(s, 3, who->remote);
+	db_bind_text(s, 4, action);
+	db_bind_text(s, 5, target);
+	db_bind_text(s, 6, detail);
+	if (db_step_done(c, s, NULL) != OR_OK)
+		log_warn("database: audit record for %s %s not written",
+			 action, target);
 }
 
 /* ---- open, close, migrate ------------------------------------------ */
@@ -404,7 +386,7 @@ schema_table(struct db_conn *c, struct or_err *err)
 			 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
 			 "applied_at TEXT NOT NULL)",
 			 NULL, NULL, NULL) != SQLITE_OK)
-		return sqlite_fail(err, c->h, "schema table");
+		return db_sqlite_fail(err, c->h, "schema table");
 	return OR_OK;
 }
 
@@ -418,13 +400,13 @@ version_applied(struct db_conn *c, int version, int *applied,
 	if (sqlite3_prepare_v2(c->h,
 			       "SELECT 1 FROM schema_migrations WHERE version = ?1",
 			       -1, &s, NULL) != SQLITE_OK)
-		return sqlite_fail(err, c->h, "prepare");
+		return db_sqlite_fail(err, c->h, "prepare");
 	sqlite3_bind_int(s, 1, version);
 	rc = sqlite3_step(s);
 	*applied = rc == SQLITE_ROW;
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sqlite_fail(err, c->h, "read schema");
+		return db_sqlite_fail(err, c->h, "read schema");
 	return OR_OK;
 }
 
@@ -444,11 +426,11 @@ db_schema_version(struct db *db, int *out, struct or_err *err)
 	if (sqlite3_prepare_v2(c->h,
 			       "SELECT coalesce(max(version), 0) FROM schema_migrations",
 			       -1, &s, NULL) != SQLITE_OK)
-		return sqlite_fail(err, c->h, "prepare");
+		return db_sqlite_fail(err, c->h, "prepare");
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*out = sqlite3_column_int(s, 0);
 	} else {
-		rc = sqlite_fail(err, c->h, "read schema");
+		rc = db_sqlite_fail(err, c->h, "read schema");
 	}
 	sqlite3_finalize(s);
 	return rc;
@@ -463,7 +445,7 @@ migration_apply(struct db *db, struct db_conn *c, const struct embed_file *f,
 	char *msg = NULL;
 	or_rc rc;
 
-	rc = tx_begin(c, err);
+	rc = db_tx_begin(c, err);
 	if (rc != OR_OK)
 		return rc;
 	if (sqlite3_exec(c->h, f->data, NULL, NULL, &msg) != SQLITE_OK) {
@@ -478,22 +460,22 @@ migration_apply(struct db *db, struct db_conn *c, const struct embed_file *f,
 			       "INSERT INTO schema_migrations (version, name, applied_at) "
 			       "VALUES (?1, ?2, ?3)",
 			       -1, &s, NULL) != SQLITE_OK) {
-		rc = sqlite_fail(err, c->h, "prepare");
+		rc = db_sqlite_fail(err, c->h, "prepare");
 		goto out;
 	}
 	sqlite3_bind_int(s, 1, version);
-	bind_text(s, 2, f->name + strlen(MIGRATION_PREFIX));
-	bind_text(s, 3, now);
-	rc = stmt_done(c, s, err);
+	db_bind_text(s, 2, f->name + strlen(MIGRATION_PREFIX));
+	db_bind_text(s, 3, now);
+	rc = db_step_done(c, s, err);
 	if (rc != OR_OK)
 		goto out;
-	rc = tx_commit(db, c, err);
+	rc = db_tx_commit(db, c, err);
 	if (rc == OR_OK)
 		log_info("database: applied migration %s", f->name);
 out:
 	sqlite3_finalize(s);
 	if (rc != OR_OK)
-		tx_rollback(c);
+		db_tx_rollback(c);
 	return rc;
 }
 
@@ -566,9 +548,9 @@ db_ping(struct db *db, struct or_err *err)
 			       ? OR_OK
 			       : or_fail(err, c->ping_rc, NULL, NULL,
 					 "database is not answering");
-	rc = stmt(c, ST_PING, &s, err);
+	rc = db_stmt(c, sql_ping, &s, err);
 	if (rc == OR_OK && sqlite3_step(s) != SQLITE_ROW)
-		rc = sqlite_fail(err, c->h, "ping");
+		rc = db_sqlite_fail(err, c->h, "ping");
 	if (rc == OR_OK)
 		sqlite3_reset(s);
 	c->ping_at = now;
@@ -576,420 +558,3 @@ db_ping(struct db *db, struct or_err *err)
 	return rc;
 }
 
-/* ---- environments ---------------------------------------------------- */
-
-static void
-audit(struct db_conn *c, const struct db_actor *who, const char *action,
-      const char *target, const char *detail)
-{
-	sqlite3_stmt *s = NULL;
-	char now[32];
-
-	if (stmt(c, ST_AUDIT, &s, NULL) != OR_OK)
-		return;
-	log_now_iso(now, sizeof(now));
-	bind_text(s, 1, now);
-	bind_text(s, 2, who->user);
-	bind_text(s, 3, who->remote);
-	bind_text(s, 4, action);
-	bind_text(s, 5, target);
-	bind_text(s, 6, detail);
-	if (stmt_done(c, s, NULL) != OR_OK)
-		log_warn("database: audit record for %s %s not written",
-			 action, target);
-}
-
-static json_t *
-col_json(sqlite3_stmt *s, int i)
-{
-	const char *t = (const char *)sqlite3_column_text(s, i);
-	json_t *v;
-
-	if (t == NULL)
-		return json_object();
-	v = json_loads(t, 0, NULL);
-	return v != NULL ? v : json_object();
-}
-
-static json_t *
-col_str(sqlite3_stmt *s, int i)
-{
-	const char *t = (const char *)sqlite3_column_text(s, i);
-
-	return t != NULL ? json_string(t) : json_null();
-}
-
-/* The JSON of the environment in the current row (ENV_COLUMNS). */
-static json_t *
-env_from_row(sqlite3_stmt *s)
-{
-	json_t *e, *run = json_null();
-
-	if (sqlite3_column_type(s, 12) != SQLITE_NULL)
-		run = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}",
-				"id", (json_int_t)sqlite3_column_int64(s, 12),
-				"action", col_str(s, 13), "status", col_str(s, 14),
-				"created_at", col_str(s, 15),
-				"started_at", col_str(s, 16),
-				"finished_at", col_str(s, 17));
-	e = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-		      "name", col_str(s, 1), "provider", col_str(s, 2),
-		      "blueprint", col_str(s, 3), "params", col_json(s, 4),
-		      "status", col_str(s, 5), "outputs", col_json(s, 6),
-		      "created_by", col_str(s, 8), "created_at", col_str(s, 9),
-		      "updated_by", col_str(s, 10), "updated_at", col_str(s, 11),
-		      "last_run", run);
-	if (e == NULL)
-		return NULL;
-	json_object_set_new(e, "active_run_id",
-			    sqlite3_column_type(s, 7) == SQLITE_NULL
-				    ? json_null()
-				    : json_integer(sqlite3_column_int64(s, 7)));
-	return e;
-}
-
-static or_rc
-env_resources(struct db_conn *c, long long env_id, json_t *env,
-	      struct or_err *err)
-{
-	static const struct {
-		const char *kind, *key;
-	} kinds[] = {{"cluster", "clusters"},
-		     {"vm", "vms"},
-		     {"firewall_rule", "firewall_rules"}};
-	sqlite3_stmt *s = NULL;
-	json_t *res, *r;
-	size_t i;
-	or_rc rc;
-	int step;
-
-	res = json_object();
-	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		json_object_set_new(res, kinds[i].key, json_array());
-	rc = stmt(c, ST_ENV_RESOURCES, &s, err);
-	if (rc != OR_OK)
-		goto out;
-	sqlite3_bind_int64(s, 1, env_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(s, 0);
-
-		r = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			      "name", col_str(s, 1), "self_link", col_str(s, 2),
-			      "status", col_str(s, 3), "attrs", col_json(s, 4),
-			      "step", col_str(s, 5), "created_at", col_str(s, 6),
-			      "updated_at", col_str(s, 7));
-		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-			if (kind != NULL && strcmp(kind, kinds[i].kind) == 0)
-				break;
-		if (r != NULL && i < sizeof(kinds) / sizeof(kinds[0]))
-			json_array_append(json_object_get(res, kinds[i].key), r);
-		json_decref(r);
-	}
-	sqlite3_reset(s);
-	if (step != SQLITE_DONE)
-		rc = sqlite_fail(err, c->h, "read resources");
-out:
-	json_object_set_new(env, "resources", res);
-	return rc;
-}
-
-/* Read one environment by name into *out (with resources). */
-static or_rc
-env_get(struct db_conn *c, const char *name, json_t **out, struct or_err *err)
-{
-	sqlite3_stmt *s = NULL;
-	json_t *e;
-	long long id;
-	int step;
-	or_rc rc;
-
-	rc = stmt(c, ST_ENV_GET, &s, err);
-	if (rc != OR_OK)
-		return rc;
-	bind_text(s, 1, name);
-	step = sqlite3_step(s);
-	if (step == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return or_fail(err, OR_E_NOTFOUND, NULL, "name",
-			       "no environment named '%s'", name);
-	}
-	if (step != SQLITE_ROW) {
-		rc = sqlite_fail(err, c->h, "read environment");
-		sqlite3_reset(s);
-		return rc;
-	}
-	id = sqlite3_column_int64(s, 0);
-	e = env_from_row(s);
-	sqlite3_reset(s);
-	if (e == NULL)
-		return or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
-	rc = env_resources(c, id, e, err);
-	if (rc != OR_OK) {
-		json_decref(e);
-		return rc;
-	}
-	*out = e;
-	return OR_OK;
-}
-
-or_rc
-db_env_get(struct db *db, const char *name, json_t **out, struct or_err *err)
-{
-	struct db_conn *c = NULL;
-	or_rc rc;
-
-	rc = db_conn(db, &c, err);
-	if (rc != OR_OK)
-		return rc;
-	return env_get(c, name, out, err);
-}
-
-or_rc
-db_env_create(struct db *db, const struct db_env_new *e,
-	      const struct db_actor *who, json_t **out, struct or_err *err)
-{
-	struct db_conn *c = NULL;
-	sqlite3_stmt *s = NULL;
-	char now[32], *params = NULL;
-	or_rc rc;
-
-	rc = db_conn(db, &c, err);
-	if (rc != OR_OK)
-		return rc;
-	params = json_dumps(e->params, JSON_COMPACT | JSON_SORT_KEYS);
-	if (params == NULL)
-		return or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
-	rc = tx_begin(c, err);
-	if (rc != OR_OK)
-		goto out;
-	rc = stmt(c, ST_ENV_INSERT, &s, err);
-	if (rc != OR_OK)
-		goto out;
-	log_now_iso(now, sizeof(now));
-	bind_text(s, 1, e->name);
-	bind_text(s, 2, e->provider);
-	bind_text(s, 3, e->blueprint);
-	bind_text(s, 4, params);
-	bind_text(s, 5, who->user);
-	bind_text(s, 6, now);
-	rc = stmt_done(c, s, err);
-	if (rc == OR_E_CONFLICT) {
-		or_fail(err, OR_E_CONFLICT, "already_exists", "name",
-			"an environment named '%s' already exists", e->name);
-		goto out;
-	}
-	if (rc != OR_OK)
-		goto out;
-	audit(c, who, "environment.create", e->name, e->blueprint);
-	rc = tx_commit(db, c, err);
-	if (rc != OR_OK)
-		goto out;
-	rc = env_get(c, e->name, out, err);
-out:
-	if (rc != OR_OK)
-		tx_rollback(c);
-	free(params);
-	return rc;
-}
-
-or_rc
-db_env_list(struct db *db, const char *status, long long before_id, int limit,
-	    json_t **items, long long *next_id, struct or_err *err)
-{
-	struct db_conn *c = NULL;
-	sqlite3_stmt *s = NULL;
-	json_t *arr, *e;
-	long long last = 0;
-	int step, n = 0;
-	or_rc rc;
-
-	rc = db_conn(db, &c, err);
-	if (rc != OR_OK)
-		return rc;
-	rc = stmt(c, status != NULL ? ST_ENV_LIST_STATUS : ST_ENV_LIST, &s, err);
-	if (rc != OR_OK)
-		return rc;
-	sqlite3_bind_int64(s, 1, before_id > 0 ? before_id : LLONG_MAX);
-	/* One more than asked, to know whether another page follows. */
-	sqlite3_bind_int(s, 2, limit + 1);
-	if (status != NULL)
-		bind_text(s, 3, status);
-	arr = json_array();
-	*next_id = 0;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == limit) {
-			*next_id = last;
-			break;
-		}
-		last = sqlite3_column_int64(s, 0);
-		e = env_from_row(s);
-		if (e == NULL || json_array_append_new(arr, e) != 0) {
-			rc = or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
-			break;
-		}
-		n++;
-	}
-	if (rc == OR_OK && step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = sqlite_fail(err, c->h, "list environments");
-	sqlite3_reset(s);
-	if (rc != OR_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	*items = arr;
-	return OR_OK;
-}
-
-/* Lock row of an environment inside a transaction: id, blueprint, params,
- * whether a run is active.  *blueprint and *params are new allocations. */
-static or_rc
-env_lock_row(struct db_conn *c, const char *name, long long *id,
-	     char **blueprint, json_t **params, int *locked,
-	     struct or_err *err)
-{
-	sqlite3_stmt *s = NULL;
-	int step;
-	or_rc rc;
-
-	rc = stmt(c, ST_ENV_LOCK, &s, err);
-	if (rc != OR_OK)
-		return rc;
-	bind_text(s, 1, name);
-	step = sqlite3_step(s);
-	if (step == SQLITE_DONE) {
-		rc = or_fail(err, OR_E_NOTFOUND, NULL, "name",
-			     "no environment named '%s'", name);
-	} else if (step != SQLITE_ROW) {
-		rc = sqlite_fail(err, c->h, "read environment");
-	} else {
-		*id = sqlite3_column_int64(s, 0);
-		*locked = sqlite3_column_type(s, 3) != SQLITE_NULL;
-		if (blueprint != NULL)
-			*blueprint = strdup((const char *)sqlite3_column_text(s, 1));
-		if (params != NULL)
-			*params = col_json(s, 2);
-	}
-	sqlite3_reset(s);
-	return rc;
-}
-
-or_rc
-db_env_update_params(struct db *db, const char *name, db_params_fn fn,
-		     void *ctx, const struct db_actor *who, json_t **out,
-		     struct or_err *err)
-{
-	struct db_conn *c = NULL;
-	sqlite3_stmt *s = NULL;
-	json_t *params = NULL, *next = NULL;
-	char *blueprint = NULL, *text = NULL, now[32];
-	long long id;
-	int locked;
-	or_rc rc;
-
-	rc = db_conn(db, &c, err);
-	if (rc != OR_OK)
-		return rc;
-	rc = tx_begin(c, err);
-	if (rc != OR_OK)
-		return rc;
-	rc = env_lock_row(c, name, &id, &blueprint, &params, &locked, err);
-	if (rc != OR_OK)
-		goto out;
-	if (locked) {
-		rc = or_fail(err, OR_E_CONFLICT, "locked", "name",
-			     "environment '%s' has a run in progress; change "
-			     "its params when the run has finished", name);
-		goto out;
-	}
-	if (blueprint == NULL) {
-		rc = or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
-		goto out;
-	}
-	rc = fn(ctx, blueprint, params, &next, err);
-	if (rc != OR_OK)
-		goto out;
-	text = json_dumps(next, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL) {
-		rc = or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
-		goto out;
-	}
-	rc = stmt(c, ST_ENV_SET_PARAMS, &s, err);
-	if (rc != OR_OK)
-		goto out;
-	log_now_iso(now, sizeof(now));
-	sqlite3_bind_int64(s, 1, id);
-	bind_text(s, 2, text);
-	bind_text(s, 3, who->user);
-	bind_text(s, 4, now);
-	rc = stmt_done(c, s, err);
-	if (rc != OR_OK)
-		goto out;
-	audit(c, who, "environment.update", name, NULL);
-	rc = tx_commit(db, c, err);
-	if (rc != OR_OK)
-		goto out;
-	rc = env_get(c, name, out, err);
-out:
-	if (rc != OR_OK)
-		tx_rollback(c);
-	json_decref(params);
-	json_decref(next);
-	free(blueprint);
-	free(text);
-	return rc;
-}
-
-or_rc
-db_env_delete(struct db *db, const char *name, int force,
-	      const struct db_actor *who, struct or_err *err)
-{
-	struct db_conn *c = NULL;
-	sqlite3_stmt *s = NULL;
-	long long id, owned = 0;
-	int locked;
-	or_rc rc;
-
-	rc = db_conn(db, &c, err);
-	if (rc != OR_OK)
-		return rc;
-	rc = tx_begin(c, err);
-	if (rc != OR_OK)
-		return rc;
-	rc = env_lock_row(c, name, &id, NULL, NULL, &locked, err);
-	if (rc != OR_OK)
-		goto out;
-	if (locked) {
-		rc = or_fail(err, OR_E_CONFLICT, "locked", "name",
-			     "environment '%s' has a run in progress; cancel "
-			     "it or wait for it to finish", name);
-		goto out;
-	}
-	rc = stmt(c, ST_RES_COUNT, &s, err);
-	if (rc != OR_OK)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		owned = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (owned > 0 && !force) {
-		rc = or_fail(err, OR_E_CONFLICT, "owns_resources", "name",
-			     "environment '%s' still owns %lld cloud "
-			     "resource(s): destroy it first, or delete with "
-			     "?force=true to forget them", name, owned);
-		goto out;
-	}
-	rc = stmt(c, ST_ENV_DELETE, &s, err);
-	if (rc != OR_OK)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	rc = stmt_done(c, s, err);
-	if (rc != OR_OK)
-		goto out;
-	audit(c, who, force ? "environment.delete.force" : "environment.delete",
-	      name, NULL);
-	rc = tx_commit(db, c, err);
-out:
-	if (rc != OR_OK)
-		tx_rollback(c);
-	return rc;
-}
