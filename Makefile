@@ -6,7 +6,7 @@ PKGS     := libmicrohttpd sqlite3 jansson libcurl libssh2 openssl yaml-0.1
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wpointer-arith
-BASE     := -std=c11 -D_GNU_SOURCE -Iserver -Iinclude -Ibuild/gen $(WARN)
+BASE     := -std=c11 -D_GNU_SOURCE -Iserver -Iinclude -Iplugins -Ibuild/gen $(WARN)
 CFLAGS   ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -16,14 +16,18 @@ SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LISTEN   ?= 127.0.0.1:8080
 DB       ?= var/outrigger.db
 
-# Library sources: everything but the entry point.
+# Library sources: everything but the entry point, and the built-in
+# plugins (plugins/exec.c, plugins/wait.c), compiled into the binary.
+BUILTIN  := plugins/exec.c plugins/wait.c
 SRC      := $(filter-out server/main.c,$(wildcard server/*.c))
-HDR      := $(wildcard server/*.h include/outrigger/*.h)
+HDR      := $(wildcard server/*.h include/outrigger/*.h plugins/*.h)
 EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json
 GEN      := build/gen/embedded.c
 
-OBJ      := $(SRC:server/%.c=build/obj/%.o) build/obj/embedded.o
-SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) build/asan/obj/embedded.o
+OBJ      := $(SRC:server/%.c=build/obj/%.o) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o) \
+            build/obj/embedded.o
+SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) \
+            $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o) build/asan/obj/embedded.o
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 API_SRC  := $(wildcard tests/api/*.c)
@@ -51,48 +55,69 @@ build/obj/main.o build/asan/obj/main.o: build/gen/version.h
 
 $(GEN): tools/embed.sh $(EMBED)
 	@mkdir -p $(@D)
-	tools/embed.sh $@ $(EMBED)
+	@echo "  EMBED   $@"
+	@tools/embed.sh $@ $(EMBED)
 
 build/obj/%.o: server/%.c $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+build/obj/plugin_%.o: plugins/%.c $(HDR)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 build/obj/embedded.o: $(GEN) server/embed.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(CFLAGS) -c $< -o $@
 
 build/outrigger: build/obj/main.o $(OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
 # The same program and tests built with AddressSanitizer + UBSan.
 build/asan/obj/%.o: server/%.c $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
+
+build/asan/obj/plugin_%.o: plugins/%.c $(HDR)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
 
 build/asan/obj/embedded.o: $(GEN) server/embed.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(SAN) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(SAN) -c $< -o $@
 
 build/asan/outrigger: build/asan/obj/main.o $(SAN_OBJ)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 build/tests/unit: $(UNIT_SRC) tests/check.h $(OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(OBJ) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(OBJ) $(LIBS)
 
 build/asan/tests/unit: $(UNIT_SRC) tests/check.h $(SAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
 
 build/tests/api: $(API_SRC) tests/check.h tests/api/api_client.h
 	@mkdir -p $(@D)
-	$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(API_SRC) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(API_SRC) $(LIBS)
 
 # libFuzzer target for the request and JSON path (clang only).
-build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(GEN) $(HDR)
+build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(BUILTIN) $(GEN) $(HDR)
 	@mkdir -p $(@D)
-	clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-	  -o $@ tests/fuzz/fuzz_api.c $(filter-out server/http.c,$(SRC)) $(GEN) $(LIBS)
+	@echo "  FUZZ    $@"
+	@clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  -o $@ tests/fuzz/fuzz_api.c $(filter-out server/http.c,$(SRC)) $(BUILTIN) $(GEN) $(LIBS)
 
 run: deps build/outrigger
 	@mkdir -p $(dir $(DB))

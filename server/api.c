@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "embed.h"
+#include "scheduler.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 500
@@ -520,6 +521,207 @@ h_env_delete(struct api *api, const struct api_req *req, const char *name,
 	resp->status = 204;
 }
 
+
+/* ---- runs ---------------------------------------------------------------- */
+
+/* A run id from the path: a positive whole number. */
+static long long
+run_id(const char *arg, struct api_resp *resp)
+{
+	long long id = parse_count(arg, (1LL << 62));
+
+	if (id < 0)
+		fail(resp, OR_E_NOTFOUND, NULL, "id", "no run '%.32s'", arg);
+	return id;
+}
+
+static void
+h_run_create(struct api *api, const struct api_req *req, const char *name,
+	     struct api_resp *resp)
+{
+	struct db_run_new n;
+	struct db_actor who;
+	struct or_err err;
+	const struct bp *bp;
+	const char *key, *action;
+	json_t *body = NULL, *v, *env = NULL, *run = NULL, *graph = NULL, *omap;
+	or_rc rc;
+
+	rc = actor(req, &who, &err);
+	if (rc == OR_OK)
+		rc = body_object(req, &body, &err);
+	if (rc != OR_OK)
+		goto out;
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "action") != 0) {
+			rc = or_fail(&err, OR_E_INVALID, "unknown_field", key,
+				     "unknown field '%.64s'; a run takes only \"action\"", key);
+			goto out;
+		}
+	}
+	action = json_string_value(json_object_get(body, "action"));
+	if (action == NULL || (strcmp(action, "apply") != 0 && strcmp(action, "destroy") != 0 &&
+			       strcmp(action, "plan") != 0)) {
+		rc = or_fail(&err, OR_E_INVALID, NULL, "action",
+			     "action must be \"apply\", \"destroy\" or \"plan\"");
+		goto out;
+	}
+	rc = db_env_get(api->db, name, &env, &err);
+	if (rc != OR_OK)
+		goto out;
+	rc = usable_blueprint(api, json_string_value(json_object_get(env, "blueprint")), &bp, &err);
+	if (rc != OR_OK)
+		goto out;
+	graph = bp_graph(bp);
+	omap = json_object_get(bp->doc, "outputs");
+	n.environment = name;
+	n.action = action;
+	n.graph = graph;
+	n.outputs_map = json_is_object(omap) ? omap : json_object();
+	n.blueprint = bp->name;
+	rc = db_run_create(api->db, &n, &who, &run, &err);
+	if (!json_is_object(omap))
+		json_decref(n.outputs_map);
+	if (rc != OR_OK)
+		goto out;
+	sched_wake(api->sched);
+	snprintf(resp->location, sizeof(resp->location), "/api/v1/runs/%" JSON_INTEGER_FORMAT,
+		 json_integer_value(json_object_get(run, "id")));
+	resp_json(resp, 202, run);
+out:
+	if (rc != OR_OK)
+		api_error(resp, &err);
+	json_decref(body);
+	json_decref(env);
+	json_decref(graph);
+}
+
+static void
+h_run_get(struct api *api, const struct api_req *req, const char *arg,
+	  struct api_resp *resp)
+{
+	struct or_err err;
+	long long id = run_id(arg, resp);
+	json_t *run;
+
+	(void)req;
+	if (id < 0)
+		return;
+	if (db_run_get(api->db, id, &run, &err) != OR_OK) {
+		api_error(resp, &err);
+		return;
+	}
+	resp_json(resp, 200, run);
+}
+
+/* cancel and retry: the same shape, a different store call. */
+static void
+run_request(struct api *api, const struct api_req *req, const char *arg,
+	    struct api_resp *resp,
+	    or_rc (*fn)(struct db *, long long, const struct db_actor *, json_t **,
+			struct or_err *))
+{
+	struct db_actor who;
+	struct or_err err;
+	long long id = run_id(arg, resp);
+	json_t *run;
+
+	if (id < 0)
+		return;
+	if (actor(req, &who, &err) != OR_OK || fn(api->db, id, &who, &run, &err) != OR_OK) {
+		api_error(resp, &err);
+		return;
+	}
+	sched_wake(api->sched);
+	resp_json(resp, 202, run);
+}
+
+static void
+h_run_cancel(struct api *api, const struct api_req *req, const char *arg,
+	     struct api_resp *resp)
+{
+	run_request(api, req, arg, resp, db_run_cancel);
+}
+
+static void
+h_run_retry(struct api *api, const struct api_req *req, const char *arg,
+	    struct api_resp *resp)
+{
+	run_request(api, req, arg, resp, db_run_retry);
+}
+
+static void
+h_run_logs(struct api *api, const struct api_req *req, const char *arg,
+	   struct api_resp *resp)
+{
+	const char *step = query(req, "step"), *s;
+	struct or_err err;
+	long long id = run_id(arg, resp), after = 0, limit = 500, next;
+	json_t *run, *lines;
+	char buf[32];
+
+	if (id < 0)
+		return;
+	s = query(req, "after");
+	if (s != NULL && strcmp(s, "0") != 0 && (after = parse_count(s, (1LL << 62))) < 0) {
+		fail(resp, OR_E_INVALID, NULL, "after", "%s",
+		     "after must be a sequence number (0 for the start)");
+		return;
+	}
+	if (s != NULL && strcmp(s, "0") == 0)
+		after = 0;
+	s = query(req, "limit");
+	if (s != NULL && (limit = parse_count(s, 5000)) < 0) {
+		fail(resp, OR_E_INVALID, NULL, "limit", "%s",
+		     "limit must be a whole number from 1 to 5000");
+		return;
+	}
+	if (db_run_get(api->db, id, &run, &err) != OR_OK) {
+		api_error(resp, &err);
+		return;
+	}
+	json_decref(run);
+	if (db_run_logs(api->db, id, step, after, (int)limit, &lines, &next, &err) != OR_OK) {
+		api_error(resp, &err);
+		return;
+	}
+	run = json_pack("{s:o}", "lines", lines);
+	if (next > 0) {
+		snprintf(buf, sizeof(buf), "%lld", next);
+		json_object_set_new(run, "next_after", json_string(buf));
+	} else {
+		json_object_set_new(run, "next_after", json_null());
+	}
+	resp_json(resp, 200, run);
+}
+
+static void
+h_run_events(struct api *api, const struct api_req *req, const char *arg,
+	     struct api_resp *resp)
+{
+	struct or_err err;
+	long long id = run_id(arg, resp), after = 0;
+	json_t *run;
+
+	if (id < 0)
+		return;
+	if (db_run_get(api->db, id, &run, &err) != OR_OK) {
+		api_error(resp, &err);
+		return;
+	}
+	json_decref(run);
+	if (req->last_event_id != NULL && req->last_event_id[0] != '\0' &&
+	    strcmp(req->last_event_id, "0") != 0 &&
+	    (after = parse_count(req->last_event_id, (1LL << 62))) < 0) {
+		fail(resp, OR_E_INVALID, NULL, "Last-Event-ID", "%s",
+		     "Last-Event-ID must be the id of an event of this run");
+		return;
+	}
+	resp->status = 200;
+	resp->sse_run = id;
+	resp->sse_after = after;
+}
+
 /* ---- routing -------------------------------------------------------- */
 
 static const struct api_route routes[] = {
@@ -532,6 +734,12 @@ static const struct api_route routes[] = {
 	{"GET", "/api/v1/environments/{name}", h_env_get, 1},
 	{"PATCH", "/api/v1/environments/{name}", h_env_patch, 0},
 	{"DELETE", "/api/v1/environments/{name}", h_env_delete, 0},
+	{"POST", "/api/v1/environments/{name}/runs", h_run_create, 0},
+	{"GET", "/api/v1/runs/{id}", h_run_get, 0},
+	{"POST", "/api/v1/runs/{id}/cancel", h_run_cancel, 0},
+	{"POST", "/api/v1/runs/{id}/retry", h_run_retry, 0},
+	{"GET", "/api/v1/runs/{id}/logs", h_run_logs, 0},
+	{"GET", "/api/v1/runs/{id}/events", h_run_events, 0},
 };
 
 const struct api_route *

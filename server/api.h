@@ -14,12 +14,15 @@
 #include "bp.h"
 #include "db.h"
 
+struct sched;
+
 #define API_BODY_MAX (1024 * 1024)
 
 struct api {
 	struct db *db;
 	const struct bp_set *blueprints;
 	const char *version;
+	struct sched *sched;	/* woken after run requests; may be NULL */
 };
 
 struct api_req {
@@ -30,6 +33,7 @@ struct api_req {
 	const char *content_type;	/* NULL when absent */
 	const char *user;	/* X-Outrigger-User, NULL when absent */
 	const char *remote;	/* client address, for the audit trail */
+	const char *last_event_id;	/* Last-Event-ID, NULL when absent */
 	/* Query string argument by name, NULL when absent. */
 	const char *(*query)(void *ctx, const char *key);
 	void *ctx;
@@ -42,6 +46,8 @@ struct api_resp {
 	char location[320];	/* Location header, "" for none */
 	char allow[64];		/* Allow header of a 405, "" for none */
 	int cacheable;		/* may be reused until the store changes */
+	long long sse_run;	/* > 0: answer with the event stream of this run */
+	long long sse_after;	/* ... starting after this sequence number */
 };
 
 typedef void (*api_handler)(struct api *api, const struct api_req *req,

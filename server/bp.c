@@ -22,7 +22,7 @@ static const char *const param_keys[] = {"type", "description", "default",
 					 "required", "pattern", "minimum",
 					 "maximum", "enum", "group"};
 static const char *const step_keys[] = {"name", "plugin", "with", "after",
-					"description"};
+					"description", "retries"};
 static const char *const top_keys[] = {"name", "description", "params",
 				       "steps", "outputs"};
 
@@ -421,6 +421,13 @@ load_steps(struct bp *bp, const struct plugin_set *plugins)
 				  s->plugin);
 		if (s->with != NULL && !json_is_object(s->with))
 			bp_errorf(bp, "step '%s': \"with\" must be an object", s->name);
+		v = json_object_get(js, "retries");
+		if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+				  json_integer_value(v) > 10))
+			bp_errorf(bp, "step '%s': \"retries\" must be a whole number "
+				      "from 0 to 10", s->name);
+		s->retries = v != NULL && json_is_integer(v) ? (int)json_integer_value(v)
+							      : BP_DEFAULT_RETRIES;
 	}
 	json_array_foreach(steps, i, js) {
 		s = &bp->steps[i];
@@ -802,4 +809,28 @@ bp_params_check(const struct bp *bp, json_t *given, json_t **out,
 	}
 	*out = res;
 	return OR_OK;
+}
+
+json_t *
+bp_graph(const struct bp *bp)
+{
+	json_t *g = json_array(), *deps, *after;
+	const struct bp_step *s;
+	size_t i, d;
+
+	for (i = 0; i < bp->nsteps; i++) {
+		s = &bp->steps[i];
+		deps = json_array();
+		after = json_array();
+		for (d = 0; d < s->ndeps; d++) {
+			json_array_append_new(deps, json_integer((json_int_t)s->deps[d]));
+			json_array_append_new(after, json_string(bp->steps[s->deps[d]].name));
+		}
+		json_array_append_new(g, json_pack("{s:s, s:s, s:O, s:o, s:o, s:i}",
+						   "name", s->name, "plugin", s->plugin,
+						   "with", s->with != NULL ? s->with : json_object(),
+						   "deps", deps, "after", after,
+						   "retries", s->retries));
+	}
+	return g;
 }

@@ -32,7 +32,10 @@ struct bp_step {
 	json_t *with;		/* borrowed from doc */
 	size_t *deps;		/* indexes of the steps this one waits for */
 	size_t ndeps;
+	int retries;		/* extra attempts after a retryable failure */
 };
+
+#define BP_DEFAULT_RETRIES 2
 
 struct bp {
 	char *name;		/* the blueprint's name, or the file's stem */
@@ -78,6 +81,10 @@ const struct bp *bp_set_find(const struct bp_set *set, const char *name);
 /* The API's view of a blueprint (new reference).  full adds each step's
  * "with" inputs and the outputs map. */
 json_t *bp_to_json(const struct bp *bp, int full);
+
+/* The step graph a run freezes: [{name, plugin, with, deps (indexes),
+ * after (names), retries}] in the file's order.  New reference. */
+json_t *bp_graph(const struct bp *bp);
 
 /* Check given params (a JSON object, may be NULL for none) against the
  * blueprint's schema; on success *out is a new object with defaults filled.

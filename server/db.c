@@ -213,6 +213,12 @@ db_tx_commit(struct db *db, struct db_conn *c, struct or_err *err)
 	return rc;
 }
 
+or_rc
+db_tx_commit_quiet(struct db_conn *c, struct or_err *err)
+{
+	return exec_simple(c, sql_commit, err);
+}
+
 void
 db_tx_rollback(struct db_conn *c)
 {

@@ -82,4 +82,76 @@ or_rc db_env_update_params(struct db *db, const char *name, db_params_fn fn,
 or_rc db_env_delete(struct db *db, const char *name, int force,
 		    const struct db_actor *who, struct or_err *err);
 
+/* ---- runs (db_run.c) ---------------------------------------------------
+ * The API writes a run's request (create, cancel, retry); the scheduler
+ * does everything after that.  Run JSON: id, environment, action, status,
+ * created_by, created_at, started_at, finished_at, error, steps[]. */
+
+struct db_run_new {
+	const char *environment;
+	const char *action;	/* apply | destroy | plan */
+	json_t *graph;		/* borrowed: [{name, plugin, with, deps, retries}] */
+	json_t *outputs_map;	/* borrowed: the blueprint's outputs */
+	const char *blueprint;	/* must still be the environment's */
+};
+
+/* Start a run: OR_E_NOTFOUND, OR_E_CONFLICT ("locked") while another run
+ * holds the environment.  *out: the run. */
+or_rc db_run_create(struct db *db, const struct db_run_new *n,
+		    const struct db_actor *who, json_t **out, struct or_err *err);
+or_rc db_run_get(struct db *db, long long id, json_t **out, struct or_err *err);
+/* Ask a queued or running run to stop (OR_E_CONFLICT when finished). */
+or_rc db_run_cancel(struct db *db, long long id, const struct db_actor *who,
+		    json_t **out, struct or_err *err);
+/* Queue a failed or cancelled run again from its unfinished steps. */
+or_rc db_run_retry(struct db *db, long long id, const struct db_actor *who,
+		   json_t **out, struct or_err *err);
+/* Log lines of a run after sequence number after (0: from the start),
+ * of one step (NULL: all), at most limit.  *next: the cursor for the
+ * next page, 0 when none is left now. */
+or_rc db_run_logs(struct db *db, long long id, const char *step,
+		  long long after, int limit, json_t **lines, long long *next,
+		  struct or_err *err);
+/* Events (kind, step, stream, data, seq, ts) after seq, at most limit;
+ * *finished: the run has ended. */
+or_rc db_run_events(struct db *db, long long id, long long after, int limit,
+		    json_t **events, int *finished, struct or_err *err);
+
+/* ---- the scheduler's view (db_sched.c) ------------------------------------ */
+
+/* One event row: a log line or a status change (data is JSON then). */
+struct db_event {
+	long long run;
+	long long seq;
+	char ts[32];
+	const char *kind;	/* "log", "step", "run" */
+	const char *step;	/* NULL for the run itself */
+	const char *stream;	/* logs: stdout, stderr, info, warn, error, debug */
+	char *data;		/* owned by whoever filled the struct */
+};
+
+/* Ids of queued and running runs: [{id, cancel_requested}]. */
+or_rc db_sched_active(struct db *db, json_t **out, struct or_err *err);
+
+/* Everything the scheduler needs of a run: the run row (graph, params,
+ * outputs_map, action, status, round, environment id, name, provider),
+ * "steps" (their rows by idx), "secrets" {name: value}, "step_state"
+ * {step: {state, outputs}}, and "max_seq". */
+or_rc db_sched_load(struct db *db, long long id, json_t **out, struct or_err *err);
+
+/* One transaction: the events, then each change in ops, in order.  ops is
+ * an array of objects, by "op":
+ *   step:   run, idx, status, attempts, round_attempts, retry_at|null,
+ *           started_at|null, finished_at|null, outputs (object),
+ *           error_code|null, error_message|null, runner_pid|null
+ *   run:    id, status, started_at|null, finished_at|null, error_code|null,
+ *           error_message|null
+ *   env:    id, status|null (keep), outputs|null (keep), unlock (bool)
+ *   state:  env, step, state (object)            (step_state.state)
+ *   step_outputs: env, step, outputs (object)     (step_state.outputs)
+ *   secret: env, name, value
+ * ops may be NULL.  Nothing is written unless everything is. */
+or_rc db_sched_commit(struct db *db, const struct db_event *events, size_t n,
+		      json_t *ops, struct or_err *err);
+
 #endif

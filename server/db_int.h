@@ -50,6 +50,9 @@ or_rc db_step_done(struct db_conn *c, sqlite3_stmt *s, struct or_err *err);
 /* BEGIN IMMEDIATE / COMMIT (bumping the generation) / ROLLBACK if open. */
 or_rc db_tx_begin(struct db_conn *c, struct or_err *err);
 or_rc db_tx_commit(struct db *db, struct db_conn *c, struct or_err *err);
+/* COMMIT without changing the generation: for writes no cached answer
+ * shows (the run's event log). */
+or_rc db_tx_commit_quiet(struct db_conn *c, struct or_err *err);
 void db_tx_rollback(struct db_conn *c);
 
 or_rc db_sqlite_fail(struct or_err *err, sqlite3 *h, const char *what);

@@ -43,6 +43,7 @@ struct http {
 	struct MHD_Daemon *d;
 	struct api *api;
 	const struct web *web;
+	struct sse_hub *sse;
 	int access_log;
 	unsigned short port;
 	atomic_int inflight;
@@ -276,10 +277,20 @@ serve_api(struct http *h, struct MHD_Connection *c, struct req *r,
 	req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_CONTENT_TYPE);
 	req.user = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Outrigger-User");
+	req.last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
 	req.remote = r->remote;
 	req.query = query_arg;
 	req.ctx = c;
 	api_handle(h->api, &req, &resp);
+	if (resp.sse_run > 0 && h->sse != NULL) {
+		api_resp_free(&resp);
+		mr = sse_response(h->sse, c, resp.sse_run, resp.sse_after);
+		if (mr == NULL)
+			return MHD_NO;
+		ret = queue(c, r, 200, mr, 0);
+		MHD_destroy_response(mr);
+		return ret;
+	}
 
 	if (!(resp.cacheable && is_get))
 		return answer(c, r, resp.status, resp.body, resp.len,
@@ -541,6 +552,7 @@ http_start(const struct http_cfg *cfg, struct api *api, const struct web *web,
 	h->api = api;
 	h->web = web;
 	h->access_log = cfg->access_log;
+	h->sse = cfg->sse;
 	pthread_mutex_init(&h->cache_lock, NULL);
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
@@ -583,6 +595,8 @@ http_stop(struct http *h, unsigned grace_ms)
 
 	if (h == NULL)
 		return;
+	/* Event streams end first: they would never finish by themselves. */
+	sse_shutdown(h->sse);
 	lsock = MHD_quiesce_daemon(h->d);
 	/* Refuse new clients now: a quiesced socket left open would let the
 	 * kernel accept connections that nobody will ever answer.  The socket

@@ -8,6 +8,7 @@
 #define HTTP_H
 
 #include "api.h"
+#include "sse.h"
 #include "web.h"
 
 struct http_cfg {
@@ -17,6 +18,7 @@ struct http_cfg {
 	unsigned max_per_ip;	/* connections from one address */
 	unsigned timeout_s;	/* idle time before a connection is closed */
 	int access_log;		/* write the access log line */
+	struct sse_hub *sse;	/* run event streams */
 };
 
 struct http;

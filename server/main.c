@@ -21,6 +21,10 @@
 #include "http.h"
 #include "log.h"
 #include "plugin.h"
+#include "runner.h"
+#include "scheduler.h"
+#include "sse.h"
+#include "step.h"
 #include "web.h"
 
 #include "version.h" /* generated: OUTRIGGER_VERSION */
@@ -49,6 +53,9 @@ static const char usage[] =
 	"  --max-connections N         connections in all (4096)\n"
 	"  --max-connections-per-ip N  connections from one address (1024)\n"
 	"  --timeout SECONDS           idle connection timeout (30)\n"
+	"  --parallel N                step runners at once, all runs together (8)\n"
+	"  --retry-base-ms N           first retry delay of a failed step (1000)\n"
+	"  --cancel-grace-ms N         SIGTERM to SIGKILL on cancel (5000)\n"
 	"  --no-access-log             no access log line per request\n"
 	"  --check                     load everything, report problems, exit\n"
 	"\n"
@@ -63,6 +70,7 @@ struct opts {
 	const char *blueprints[MAX_BLUEPRINT_DIRS];
 	size_t nblueprints;
 	unsigned threads, max_conns, max_per_ip, timeout_s;
+	unsigned parallel, retry_base_ms, cancel_grace_ms;
 	int access_log;
 	int check;
 };
@@ -104,7 +112,8 @@ flag_takes_value(const char *flag, int allow_serve)
 {
 	static const char *const serve_flags[] = {
 		"--listen", "--web", "--plugins", "--blueprints", "--threads",
-		"--max-connections", "--max-connections-per-ip", "--timeout"};
+		"--max-connections", "--max-connections-per-ip", "--timeout",
+		"--parallel", "--retry-base-ms", "--cancel-grace-ms"};
 	size_t i;
 
 	if (strcmp(flag, "--db") == 0)
@@ -167,6 +176,12 @@ parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
 			o->max_per_ip = parse_uint(flag, val, 1, 1000000);
 		} else if (strcmp(flag, "--timeout") == 0) {
 			o->timeout_s = parse_uint(flag, val, 1, 86400);
+		} else if (strcmp(flag, "--parallel") == 0) {
+			o->parallel = parse_uint(flag, val, 1, 256);
+		} else if (strcmp(flag, "--retry-base-ms") == 0) {
+			o->retry_base_ms = parse_uint(flag, val, 1, 600000);
+		} else if (strcmp(flag, "--cancel-grace-ms") == 0) {
+			o->cancel_grace_ms = parse_uint(flag, val, 1, 600000);
 		} else {
 			die_usage("unknown option '%s'", flag);
 		}
@@ -239,13 +254,25 @@ report_blueprints(const struct bp_set *set)
 	}
 }
 
+/* The scheduler's committed events go to the event streams. */
+static void
+publish_events(void *ctx, long long run, const struct db_event *ev, size_t n,
+	       int finished)
+{
+	sse_publish(ctx, run, ev, n, finished);
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
 	struct opts o = {.listen = "127.0.0.1:8080", .db = "var/outrigger.db",
 			 .web = "web", .plugins = "plugins", .threads = 2,
 			 .max_conns = 4096, .max_per_ip = 1024, .timeout_s = 30,
+			 .parallel = 8, .retry_base_ms = 1000, .cancel_grace_ms = 5000,
 			 .access_log = 1};
+	struct sched_cfg sc;
+	struct sched *sched = NULL;
+	struct sse_hub *hub = NULL;
 	struct plugin_set plugins = {0};
 	struct bp_set blueprints = {0};
 	struct web web = {.root_fd = -1};
@@ -312,15 +339,38 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (runner_init(&err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		goto out;
+	}
+	hub = sse_hub_new(db);
+	if (hub == NULL) {
+		fprintf(stderr, "outrigger: out of memory\n");
+		goto out;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.on_events = publish_events;
+	sc.ctx = hub;
+	sc.db = db;
+	sc.plugins_dir = o.plugins;
+	sc.max_parallel = o.parallel;
+	sc.retry_base_ms = o.retry_base_ms;
+	sc.cancel_grace_ms = o.cancel_grace_ms;
+	if (sched_start(&sc, &sched, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		goto out;
+	}
 	api.db = db;
 	api.blueprints = &blueprints;
 	api.version = OUTRIGGER_VERSION;
+	api.sched = sched;
 	hc.listen = o.listen;
 	hc.threads = o.threads;
 	hc.max_conns = o.max_conns;
 	hc.max_per_ip = o.max_per_ip;
 	hc.timeout_s = o.timeout_s;
 	hc.access_log = o.access_log;
+	hc.sse = hub;
 	if (http_start(&hc, &api, &web, &http, &err) != OR_OK) {
 		fprintf(stderr, "outrigger: %s\n", err.message);
 		goto out;
@@ -342,6 +392,8 @@ cmd_serve(int argc, char **argv)
 	status = 0;
 	log_info("stopped cleanly");
 out:
+	sched_stop(sched);
+	sse_hub_free(hub);
 	db_close(db);
 	bp_set_free(&blueprints);
 	plugin_set_free(&plugins);
@@ -369,6 +421,11 @@ main(int argc, char **argv)
 		return cmd_serve(argc, argv);
 	if (strcmp(argv[1], "migrate") == 0)
 		return cmd_migrate(argc, argv);
+	/* Internal: the step runner the scheduler starts (docs/engine.md). */
+	if (strcmp(argv[1], "step") == 0)
+		return step_main(argc, argv);
+	if (strcmp(argv[1], "describe-plugin") == 0)
+		return step_describe_main(argc, argv);
 	die_usage("unknown command '%s'", argv[1]);
 	return 2;
 }

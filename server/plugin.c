@@ -8,8 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin.h" /* plugins/: the built-in plugins' descriptors */
+
 /* Plugins compiled into the server itself. */
-static const char *const builtin_plugins[] = {"exec", "wait"};
+static const struct or_plugin *const builtin_plugins[] = {&or_builtin_exec,
+							   &or_builtin_wait};
+
+const struct or_plugin *
+plugin_builtin_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(builtin_plugins) / sizeof(builtin_plugins[0]); i++)
+		if (strcmp(builtin_plugins[i]->name, name) == 0)
+			return builtin_plugins[i];
+	return NULL;
+}
 
 static int
 name_cmp(const void *a, const void *b)
@@ -46,7 +60,8 @@ plugin_set_scan(struct plugin_set *set, const char *dir, struct or_err *err)
 	set->names = NULL;
 	set->n = 0;
 	for (i = 0; i < sizeof(builtin_plugins) / sizeof(builtin_plugins[0]); i++)
-		if (add_name(set, builtin_plugins[i], strlen(builtin_plugins[i])) != OR_OK)
+		if (add_name(set, builtin_plugins[i]->name,
+			     strlen(builtin_plugins[i]->name)) != OR_OK)
 			goto nomem;
 	d = dir != NULL ? opendir(dir) : NULL;
 	while (d != NULL && (de = readdir(d)) != NULL) {

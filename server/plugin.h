@@ -20,6 +20,10 @@ struct plugin_set {
 or_rc plugin_set_scan(struct plugin_set *set, const char *dir,
 		      struct or_err *err);
 int plugin_set_has(const struct plugin_set *set, const char *name);
+
+/* The built-in plugin called name (exec, wait), or NULL. */
+struct or_plugin;
+const struct or_plugin *plugin_builtin_find(const char *name);
 void plugin_set_free(struct plugin_set *set);
 
 #endif

@@ -1,0 +1,30 @@
+/*
+ * step.h - the step runner: the child process that runs one step attempt.
+ *
+ * The server starts `outrigger step` with four descriptors:
+ *   0  server -> runner: the job (one JSON line), then one answer line per
+ *      request that needs one (state, secret)
+ *   1  the plugin's stray standard output (stored as log lines, "stdout")
+ *   2  its standard error (stored as log lines, "stderr")
+ *   3  runner -> server: the protocol, one JSON object per line
+ * The protocol is in docs/engine.md.  The runner loads the plugin (built in,
+ * or plugins/<name>.so), calls one operation, reports the result, exits.
+ * It dies with the server (PR_SET_PDEATHSIG) and takes its process group
+ * with it, so no orphan keeps working on a cloud resource.
+ */
+#ifndef STEP_H
+#define STEP_H
+
+/* Longest protocol line either side accepts. */
+#define STEP_LINE_MAX (256 * 1024)
+/* Longest log line stored; longer ones are cut with a marker. */
+#define STEP_LOG_MAX (16 * 1024)
+
+/* The `outrigger step` command. */
+int step_main(int argc, char **argv);
+
+/* `outrigger describe-plugin FILE.so`: print the descriptor as JSON (run
+ * in a child at start-up, so a broken plugin cannot crash the server). */
+int step_describe_main(int argc, char **argv);
+
+#endif
