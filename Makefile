@@ -30,6 +30,9 @@ SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) \
             $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o) build/asan/obj/embedded.o
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
+# Plugins the tests load through the real loader: each builds with only
+# include/outrigger/plugin.h, as a third party's would.
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,build/test-plugins/%.so,$(wildcard tests/plugins/*.c))
 API_SRC  := $(wildcard tests/api/*.c)
 
 .PHONY: FORCE all deps deps-test run test test-unit test-api test-asan test-fuzz \
@@ -112,6 +115,11 @@ build/tests/api: $(API_SRC) tests/check.h tests/api/api_client.h
 	@echo "  LINK    $@"
 	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(API_SRC) $(LIBS)
 
+build/test-plugins/%.so: tests/plugins/%.c include/outrigger/plugin.h
+	@mkdir -p $(@D)
+	@echo "  PLUGIN  $@"
+	@$(CC) -std=c11 -D_GNU_SOURCE -shared -fPIC -Wall -Wextra -Werror -Iinclude -o $@ $<
+
 # libFuzzer target for the request and JSON path (clang only).
 build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(BUILTIN) $(GEN) $(HDR)
 	@mkdir -p $(@D)
@@ -130,10 +138,10 @@ test: deps-test
 test-unit: build/tests/unit
 	build/tests/unit
 
-test-api: build/outrigger build/tests/api
+test-api: build/outrigger build/tests/api $(TEST_PLUGINS)
 	OUTRIGGER_BIN=build/outrigger build/tests/api
 
-test-asan: build/asan/outrigger build/asan/tests/unit build/tests/api
+test-asan: build/asan/outrigger build/asan/tests/unit build/tests/api $(TEST_PLUGINS)
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/unit
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/tests/api
 

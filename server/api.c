@@ -266,6 +266,18 @@ h_blueprint(struct api *api, const struct api_req *req, const char *name,
 	resp_json(resp, 200, bp_to_json(bp, 1));
 }
 
+static void
+h_plugins(struct api *api, const struct api_req *req, const char *arg,
+	  struct api_resp *resp)
+{
+	(void)req;
+	(void)arg;
+	resp_json(resp, 200, json_pack("{s:O}", "plugins",
+				       api->plugins != NULL && api->plugins->described != NULL
+					       ? api->plugins->described
+					       : json_array()));
+}
+
 /* ---- environments -------------------------------------------------------- */
 
 /* The loadable blueprint called name, or an error naming field. */
@@ -727,6 +739,7 @@ h_run_events(struct api *api, const struct api_req *req, const char *arg,
 static const struct api_route routes[] = {
 	{"GET", "/api/v1/health", h_health, 0},
 	{"GET", "/api/v1/openapi.json", h_openapi, 1},
+	{"GET", "/api/v1/plugins", h_plugins, 1},
 	{"GET", "/api/v1/blueprints", h_blueprints, 1},
 	{"GET", "/api/v1/blueprints/{name}", h_blueprint, 1},
 	{"GET", "/api/v1/environments", h_env_list, 1},

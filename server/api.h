@@ -21,6 +21,7 @@ struct sched;
 struct api {
 	struct db *db;
 	const struct bp_set *blueprints;
+	const struct plugin_set *plugins;
 	const char *version;
 	struct sched *sched;	/* woken after run requests; may be NULL */
 };

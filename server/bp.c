@@ -7,6 +7,8 @@
  */
 #include "bp.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -415,6 +417,11 @@ load_steps(struct bp *bp, const struct plugin_set *plugins)
 			bp_errorf(bp, "two steps are named '%s'", s->name);
 		if (s->plugin == NULL)
 			bp_errorf(bp, "step '%s' needs a \"plugin\"", s->name);
+		else if (!plugin_set_has(plugins, s->plugin) &&
+			 plugin_set_error(plugins, s->plugin) != NULL)
+			bp_errorf(bp, "step '%s' uses plugin '%s', which cannot be "
+				      "loaded: %s", s->name, s->plugin,
+				  plugin_set_error(plugins, s->plugin));
 		else if (!plugin_set_has(plugins, s->plugin))
 			bp_errorf(bp, "step '%s' uses unknown plugin '%s' (not built "
 				      "in and no %s.so installed)", s->name, s->plugin,
@@ -833,4 +840,82 @@ bp_graph(const struct bp *bp)
 						   "retries", s->retries));
 	}
 	return g;
+}
+
+json_t *
+bp_resolve(json_t *v, bp_lookup_fn lookup, void *ctx, char *why, size_t size)
+{
+	struct bp_ref ref;
+	const char *key, *str;
+	json_t *out, *x, *y;
+	size_t i, pos = 0, last = 0;
+	char *txt;
+	int got;
+
+	if (json_is_object(v) || json_is_array(v)) {
+		out = json_is_object(v) ? json_object() : json_array();
+		if (json_is_object(v)) {
+			json_object_foreach(v, key, x) {
+				y = bp_resolve(x, lookup, ctx, why, size);
+				if (y == NULL)
+					goto fail;
+				json_object_set_new(out, key, y);
+			}
+		} else {
+			json_array_foreach(v, i, x) {
+				y = bp_resolve(x, lookup, ctx, why, size);
+				if (y == NULL)
+					goto fail;
+				json_array_append_new(out, y);
+			}
+		}
+		return out;
+fail:
+		json_decref(out);
+		return NULL;
+	}
+	if (!json_is_string(v))
+		return json_incref(v);
+	str = json_string_value(v);
+	got = bp_ref_next(str, &pos, &ref);
+	if (got <= 0)
+		return json_incref(v);
+	if (ref.start == 0 && ref.len == strlen(str)) {
+		x = lookup(ctx, &ref, why, size);
+		if (x == NULL && why[0] == '\0')
+			return json_string("(known after apply)");
+		return x != NULL ? json_incref(x) : NULL;
+	}
+	{
+		struct buf b;
+		or_rc rc = OR_OK;
+
+		buf_init(&b, 1 << 20);
+		pos = 0;
+		while (rc == OR_OK && bp_ref_next(str, &pos, &ref) > 0) {
+			rc = buf_append(&b, str + last, ref.start - last);
+			x = lookup(ctx, &ref, why, size);
+			if (x == NULL && why[0] != '\0') {
+				buf_free(&b);
+				return NULL;
+			}
+			if (x == NULL)
+				rc = buf_append_str(&b, "(known after apply)");
+			else if (json_is_string(x))
+				rc = buf_append_str(&b, json_string_value(x));
+			else {
+				txt = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+				rc = buf_append_str(&b, txt != NULL ? txt : "");
+				free(txt);
+			}
+			last = pos;
+		}
+		if (rc == OR_OK)
+			rc = buf_append_str(&b, str + last);
+		out = rc == OR_OK ? json_string(buf_str(&b)) : NULL;
+		if (out == NULL)
+			snprintf(why, size, "an input is too large");
+		buf_free(&b);
+		return out;
+	}
 }

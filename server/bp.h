@@ -69,6 +69,20 @@ struct bp_ref {
  * (ref->start says where).  Any other "$" text is not a reference. */
 int bp_ref_next(const char *s, size_t *pos, struct bp_ref *ref);
 
+/* What a reference points at: a borrowed value, or NULL.  NULL with why
+ * left empty means "not known yet" (a plan), written as the text
+ * "(known after apply)"; NULL with why set is an error. */
+typedef json_t *(*bp_lookup_fn)(void *ctx, const struct bp_ref *ref,
+				char *why, size_t size);
+
+/* Replace the references inside v (recursively; new reference returned).
+ * A string that is exactly one reference takes the referenced value, with
+ * its type; other strings get the values as text (strings as they are,
+ * others as compact JSON).  "$" text that is not a reference stays.  NULL
+ * on error, with why saying which reference failed. */
+json_t *bp_resolve(json_t *v, bp_lookup_fn lookup, void *ctx, char *why,
+		   size_t size);
+
 /* Load every *.json in each directory, in name order.  A missing directory
  * is OR_E_NOTFOUND; an individual bad file is not an error (see above). */
 or_rc bp_set_load(struct bp_set *set, const char *const *dirs, size_t ndirs,

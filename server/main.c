@@ -307,8 +307,12 @@ cmd_serve(int argc, char **argv)
 	}
 	if (web_init(&web, o.web, &err) != OR_OK)
 		die_usage("--web: '%s' is not a readable directory", o.web);
-	if (plugin_set_scan(&plugins, o.plugins, &err) != OR_OK ||
-	    bp_set_load(&blueprints, dirs, ndirs, &plugins, &err) != OR_OK) {
+	if (runner_init(&err) != OR_OK || plugin_set_scan(&plugins, o.plugins, &err) != OR_OK) {
+		fprintf(stderr, "outrigger: %s\n", err.message);
+		goto out;
+	}
+	plugin_set_describe(&plugins, o.plugins);
+	if (bp_set_load(&blueprints, dirs, ndirs, &plugins, &err) != OR_OK) {
 		fprintf(stderr, "outrigger: %s\n", err.message);
 		goto out;
 	}
@@ -339,10 +343,6 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (runner_init(&err) != OR_OK) {
-		fprintf(stderr, "outrigger: %s\n", err.message);
-		goto out;
-	}
 	hub = sse_hub_new(db);
 	if (hub == NULL) {
 		fprintf(stderr, "outrigger: out of memory\n");
@@ -362,6 +362,7 @@ cmd_serve(int argc, char **argv)
 	}
 	api.db = db;
 	api.blueprints = &blueprints;
+	api.plugins = &plugins;
 	api.version = OUTRIGGER_VERSION;
 	api.sched = sched;
 	hc.listen = o.listen;

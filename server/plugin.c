@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "builtin.h" /* plugins/: the built-in plugins' descriptors */
+#include "log.h"
+#include "outrigger/plugin.h"
+#include "runner.h"
 
 /* Plugins compiled into the server itself. */
 static const struct or_plugin *const builtin_plugins[] = {&or_builtin_exec,
@@ -59,6 +62,7 @@ plugin_set_scan(struct plugin_set *set, const char *dir, struct or_err *err)
 
 	set->names = NULL;
 	set->n = 0;
+	set->described = NULL;
 	for (i = 0; i < sizeof(builtin_plugins) / sizeof(builtin_plugins[0]); i++)
 		if (add_name(set, builtin_plugins[i]->name,
 			     strlen(builtin_plugins[i]->name)) != OR_OK)
@@ -109,6 +113,74 @@ plugin_set_free(struct plugin_set *set)
 	for (i = 0; i < set->n; i++)
 		free(set->names[i]);
 	free(set->names);
+	json_decref(set->described);
+	set->described = NULL;
 	set->names = NULL;
 	set->n = 0;
+}
+
+json_t *
+plugin_describe(const struct or_plugin *p)
+{
+	json_t *caps = json_array(), *in, *out;
+
+	json_array_append_new(caps, json_string("apply"));
+	if (p->capabilities & OR_CAP_PLAN)
+		json_array_append_new(caps, json_string("plan"));
+	if (p->capabilities & OR_CAP_DESTROY)
+		json_array_append_new(caps, json_string("destroy"));
+	if (p->capabilities & OR_CAP_CHECK)
+		json_array_append_new(caps, json_string("check"));
+	in = p->inputs_schema != NULL ? json_loads(p->inputs_schema, 0, NULL) : NULL;
+	out = p->outputs_schema != NULL ? json_loads(p->outputs_schema, 0, NULL) : NULL;
+	return json_pack("{s:s, s:s?, s:o, s:o, s:o}", "name", p->name, "summary", p->summary,
+			 "inputs", in != NULL ? in : json_object(),
+			 "outputs", out != NULL ? out : json_object(), "capabilities", caps);
+}
+
+void
+plugin_set_describe(struct plugin_set *set, const char *dir)
+{
+	const struct or_plugin *b;
+	struct or_err err;
+	char path[4096];
+	json_t *d;
+	size_t i, keep = 0;
+
+	json_decref(set->described);
+	set->described = json_array();
+	for (i = 0; i < set->n; i++) {
+		b = plugin_builtin_find(set->names[i]);
+		if (b != NULL) {
+			d = plugin_describe(b);
+			json_object_set_new(d, "builtin", json_true());
+		} else {
+			snprintf(path, sizeof(path), "%s/%s.so", dir, set->names[i]);
+			if (runner_describe(path, &d, &err) != OR_OK)
+				d = json_pack("{s:s, s:s}", "name", set->names[i], "error",
+					      err.message);
+			json_object_set_new(d, "builtin", json_false());
+		}
+		json_array_append_new(set->described, d);
+		if (json_object_get(d, "error") != NULL) {
+			log_warn("plugin %s cannot be used: %s", set->names[i],
+				 json_string_value(json_object_get(d, "error")));
+			free(set->names[i]);
+			continue;
+		}
+		set->names[keep++] = set->names[i];
+	}
+	set->n = keep;
+}
+
+const char *
+plugin_set_error(const struct plugin_set *set, const char *name)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(set->described, i, d)
+		if (strcmp(json_string_value(json_object_get(d, "name")), name) == 0)
+			return json_string_value(json_object_get(d, "error"));
+	return NULL;
 }

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "bp.h"
-#include "buf.h"
 #include "log.h"
 #include "runner.h"
 
@@ -323,84 +322,16 @@ ref_value(struct srun *r, const struct bp_ref *ref, char *why, size_t size)
 	return v;
 }
 
-/* Resolve the references inside v: a string that is exactly one reference
- * takes the referenced value (and type); others get the values' text. */
+static json_t *
+lookup(void *ctx, const struct bp_ref *ref, char *why, size_t size)
+{
+	return ref_value(ctx, ref, why, size);
+}
+
 static json_t *
 resolve(struct srun *r, json_t *v, char *why, size_t size)
 {
-	struct bp_ref ref;
-	const char *key, *str;
-	json_t *out, *x, *y;
-	size_t i, pos = 0, last = 0;
-	char *txt;
-	int got;
-
-	if (json_is_object(v) || json_is_array(v)) {
-		out = json_is_object(v) ? json_object() : json_array();
-		if (json_is_object(v)) {
-			json_object_foreach(v, key, x) {
-				y = resolve(r, x, why, size);
-				if (y == NULL)
-					goto fail;
-				json_object_set_new(out, key, y);
-			}
-		} else {
-			json_array_foreach(v, i, x) {
-				y = resolve(r, x, why, size);
-				if (y == NULL)
-					goto fail;
-				json_array_append_new(out, y);
-			}
-		}
-		return out;
-fail:
-		json_decref(out);
-		return NULL;
-	}
-	if (!json_is_string(v))
-		return json_incref(v);
-	str = json_string_value(v);
-	got = bp_ref_next(str, &pos, &ref);
-	if (got <= 0)
-		return json_incref(v);
-	if (ref.start == 0 && ref.len == strlen(str)) {
-		x = ref_value(r, &ref, why, size);
-		if (x == NULL && why[0] == '\0')
-			return json_string("(known after apply)");
-		return x != NULL ? json_incref(x) : NULL;
-	}
-	{
-		struct buf b;
-		or_rc rc = OR_OK;
-
-		buf_init(&b, 1 << 20);
-		pos = 0;
-		while (rc == OR_OK && bp_ref_next(str, &pos, &ref) > 0) {
-			rc = buf_append(&b, str + last, ref.start - last);
-			x = ref_value(r, &ref, why, size);
-			if (x == NULL && why[0] != '\0') {
-				buf_free(&b);
-				return NULL;
-			}
-			if (x == NULL)
-				rc = buf_append_str(&b, "(known after apply)");
-			else if (json_is_string(x))
-				rc = buf_append_str(&b, json_string_value(x));
-			else {
-				txt = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
-				rc = buf_append_str(&b, txt != NULL ? txt : "");
-				free(txt);
-			}
-			last = pos;
-		}
-		if (rc == OR_OK)
-			rc = buf_append_str(&b, str + last);
-		out = rc == OR_OK ? json_string(buf_str(&b)) : NULL;
-		if (out == NULL)
-			snprintf(why, size, "an input is too large");
-		buf_free(&b);
-		return out;
-	}
+	return bp_resolve(v, lookup, r, why, size);
 }
 
 /* ---- starting and finishing steps --------------------------------------- */
@@ -879,13 +810,14 @@ run_finish(struct sched *s, struct srun *r)
 	log_info("run %lld (%s of %s) %s", r->id, act_name(r->action), r->env, status);
 }
 
-/* Advance run r: start what can start.  Returns 1 when it has finished. */
+/* Advance run r: start what can start, settle what can no longer run.
+ * Returns 1 when it has finished. */
 static int
 run_step(struct sched *s, struct srun *r, long long now, long long *wake_at)
 {
 	struct sstep *st;
 	size_t i;
-	int busy = 0, ready;
+	int busy, ready, changed;
 
 	if (!r->started) {
 		r->started = 1;
@@ -897,46 +829,64 @@ run_step(struct sched *s, struct srun *r, long long now, long long *wake_at)
 				    "error_code", "error_message"),
 		       0);
 	}
-	for (i = 0; i < r->n; i++) {
-		st = &r->steps[i];
-		if (st->status == ST_RUNNING) {
-			busy = 1;
-			if (r->cancel && !st->term_sent && st->runner != NULL) {
-				runner_kill(st->runner, SIGTERM);
-				st->term_sent = 1;
-				st->kill_at = now + s->cfg.cancel_grace_ms;
+	/* Settling one step can settle its dependents: go round until
+	 * nothing changes. */
+	do {
+		busy = 0;
+		changed = 0;
+		for (i = 0; i < r->n; i++) {
+			st = &r->steps[i];
+			if (st->status == ST_RUNNING) {
+				busy = 1;
+				if (r->cancel && !st->term_sent && st->runner != NULL) {
+					runner_kill(st->runner, SIGTERM);
+					st->term_sent = 1;
+					st->kill_at = now + s->cfg.cancel_grace_ms;
+				}
+				continue;
 			}
-			continue;
+			if (st->status != ST_PENDING)
+				continue;
+			if (r->cancel) {
+				set_status(s, st, ST_CANCELLED, NULL);
+				changed = 1;
+				continue;
+			}
+			ready = step_ready(r, st);
+			if (ready < 0 || (r->failed && ready == 1)) {
+				/* Blocked for good, or the run failed elsewhere: a
+				 * step that was waiting out a retry ends failed
+				 * with its last error, the others skipped. */
+				if (st->attempts > 0 && st->retry_at > 0) {
+					size_t used = strlen(st->err_msg);
+
+					snprintf(st->err_msg + used, sizeof(st->err_msg) - used,
+						 " (not tried again: the run failed)");
+					st->retry_at = 0;
+					set_status(s, st, ST_FAILED, NULL);
+				} else {
+					set_status(s, st, ST_SKIPPED, NULL);
+				}
+				changed = 1;
+				continue;
+			}
+			busy = 1;
+			if (ready == 0)
+				continue;
+			if (st->retry_at > now) {
+				if (*wake_at == 0 || st->retry_at < *wake_at)
+					*wake_at = st->retry_at;
+				continue;
+			}
+			if (s->running >= s->cfg.max_parallel || s->running >= MAX_RUNNERS)
+				continue;
+			start_step(s, st);
+			if (st->status != ST_RUNNING)
+				changed = 1; /* it failed to start */
 		}
-		if (st->status != ST_PENDING)
-			continue;
-		if (r->cancel) {
-			set_status(s, st, ST_CANCELLED, NULL);
-			continue;
-		}
-		ready = step_ready(r, st);
-		if (ready < 0 || (r->failed && ready == 1 && st->retry_at == 0)) {
-			set_status(s, st, ST_SKIPPED, NULL);
-			continue;
-		}
-		busy = 1;
-		if (ready == 0)
-			continue;
-		if (st->retry_at > now) {
-			if (*wake_at == 0 || st->retry_at < *wake_at)
-				*wake_at = st->retry_at;
-			continue;
-		}
-		if (r->failed)
-			continue;
-		if (s->running >= s->cfg.max_parallel || s->running >= MAX_RUNNERS)
-			continue;
-		start_step(s, st);
-	}
+	} while (changed);
 	if (busy)
 		return 0;
-	/* A step waiting for a retry after the run failed elsewhere ends
-	 * skipped (handled above); nothing is running or pending now. */
 	run_finish(s, r);
 	return 1;
 }

@@ -676,18 +676,10 @@ step_describe_main(int argc, char **argv)
 		       (slash != NULL ? slash + 1 : argv[2])),
 		 slash != NULL ? slash + 1 : argv[2]);
 	p = plugin_load(dir, name, why, sizeof(why));
-	if (p == NULL) {
+	if (p == NULL)
 		d = json_pack("{s:s, s:s}", "name", name, "error", why);
-	} else {
-		d = json_pack("{s:s, s:s?, s:o, s:o, s:[s?s?s?s?]}", "name", p->name,
-			      "summary", p->summary,
-			      "inputs", json_loads(p->inputs_schema ? p->inputs_schema : "{}", 0, NULL) ?: json_object(),
-			      "outputs", json_loads(p->outputs_schema ? p->outputs_schema : "{}", 0, NULL) ?: json_object(),
-			      "capabilities", "apply",
-			      (p->capabilities & OR_CAP_PLAN) ? "plan" : NULL,
-			      (p->capabilities & OR_CAP_DESTROY) ? "destroy" : NULL,
-			      (p->capabilities & OR_CAP_CHECK) ? "check" : NULL);
-	}
+	else
+		d = plugin_describe(p);
 	if (d != NULL)
 		json_dumpf(d, stdout, JSON_COMPACT);
 	putchar('\n');

@@ -82,7 +82,7 @@ t_openapi_matches_server(void)
 			n++;
 		}
 	}
-	CHECK_INT(n, 15);
+	CHECK_INT(n, 16);
 	res_free(&doc);
 }
 
