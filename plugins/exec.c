@@ -16,6 +16,7 @@
  * Compiled into the server; the runner finds it as or_builtin_exec.
  */
 #include "builtin.h"
+#include "step.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,12 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define EXEC_LINE_MAX (16 * 1024)	/* bytes of one log line; longer ones are split */
+/* Bytes of text in one log line: 16 KiB with its NUL, the most the step
+ * runner's log() keeps (STEP_LOG_MAX).  Longer lines are logged in pieces. */
+#define EXEC_LINE_MAX (16 * 1024 - 1)
 #define EXEC_OUTPUT_MAX (1024 * 1024)	/* bytes of $OUTRIGGER_OUTPUT */
 #define EXEC_TAIL_LINES 5		/* stderr lines quoted in a failure */
 #define EXEC_TAIL_CHARS 1000		/* ... and at most this many bytes of them */
@@ -65,10 +67,18 @@ struct exec_stream {
 	char line[EXEC_LINE_MAX];
 };
 
+/* Why the command's process group was signalled. */
+enum exec_why { EXEC_WHY_NONE, EXEC_WHY_TIMEOUT, EXEC_WHY_CANCELLED, EXEC_WHY_LEFTOVER };
+
 /* Everything one run of a command needs; large, so it lives on the heap. */
 struct exec_run {
 	or_host *h;
 	const struct or_host_api *api;
+	pid_t pid;		/* the command, leader of its own process group */
+	int exited;		/* reaped (or lost), wstatus is final */
+	int lost;		/* reaped by someone else: status unknown */
+	int wstatus;
+	enum exec_why why;
 	struct exec_stream out, err;
 	/* The last non-blank stderr lines, a ring, for the failure message. */
 	char tail[EXEC_TAIL_LINES][EXEC_TAIL_CHARS + 1];
@@ -192,12 +202,16 @@ exec_parse_argv(or_host *h, const struct or_host_api *api, json_t *in,
 		goto out;
 	}
 	spec->argv = calloc(json_array_size(cmd) + 1, sizeof(*spec->argv));
-	if (spec->argv == NULL)
-		goto nomem;
+	if (spec->argv == NULL) {
+		api->fail(h, "nomem", "out of memory");
+		goto out;
+	}
 	json_array_foreach(cmd, i, item) {
 		spec->argv[i] = exec_scalar_dup(item, &oom);
-		if (oom)
-			goto nomem;
+		if (oom) {
+			api->fail(h, "nomem", "out of memory");
+			goto out;
+		}
 		if (spec->argv[i] == NULL) {
 			api->fail(h, "invalid_input", "%s[%zu] must be a string", key, i);
 			goto out;
@@ -209,9 +223,6 @@ exec_parse_argv(or_host *h, const struct or_host_api *api, json_t *in,
 		goto out;
 	}
 	rc = 0;
-	goto out;
-nomem:
-	api->fail(h, "nomem", "out of memory");
 out:
 	return rc;
 }
@@ -238,8 +249,10 @@ exec_parse_env(or_host *h, const struct or_host_api *api, json_t *in,
 		goto out;
 	}
 	spec->env = calloc(json_object_size(env) + 1, sizeof(*spec->env));
-	if (spec->env == NULL)
-		goto nomem;
+	if (spec->env == NULL) {
+		api->fail(h, "nomem", "out of memory");
+		goto out;
+	}
 	json_object_foreach(env, name, v) {
 		nlen = strlen(name);
 		if (nlen == 0 || strchr(name, '=') != NULL) {
@@ -247,16 +260,20 @@ exec_parse_env(or_host *h, const struct or_host_api *api, json_t *in,
 			goto out;
 		}
 		val = exec_scalar_dup(v, &oom);
-		if (oom)
-			goto nomem;
+		if (oom) {
+			api->fail(h, "nomem", "out of memory");
+			goto out;
+		}
 		if (val == NULL) {
 			api->fail(h, "invalid_input", "env.%s must be a string", name);
 			goto out;
 		}
 		vlen = strlen(val);
 		spec->env[spec->nenv] = malloc(nlen + vlen + 2);
-		if (spec->env[spec->nenv] == NULL)
-			goto nomem;
+		if (spec->env[spec->nenv] == NULL) {
+			api->fail(h, "nomem", "out of memory");
+			goto out;
+		}
 		memcpy(spec->env[spec->nenv], name, nlen);
 		spec->env[spec->nenv][nlen] = '=';
 		memcpy(spec->env[spec->nenv] + nlen + 1, val, vlen + 1);
@@ -265,9 +282,6 @@ exec_parse_env(or_host *h, const struct or_host_api *api, json_t *in,
 		val = NULL;
 	}
 	rc = 0;
-	goto out;
-nomem:
-	api->fail(h, "nomem", "out of memory");
 out:
 	free(val);
 	return rc;
@@ -423,7 +437,7 @@ exec_utf8_valid(const unsigned char *s, size_t n)
  * belong to a well-formed sequence becomes U+FFFD.  dst holds 3n+1 bytes.
  * Why here: the host ships log lines as JSON strings, which must be UTF-8,
  * and a command may print anything. */
-static void
+static size_t
 exec_utf8_clean(const unsigned char *s, size_t n, char *dst)
 {
 	size_t i = 0, o = 0, k;
@@ -441,6 +455,7 @@ exec_utf8_clean(const unsigned char *s, size_t n, char *dst)
 		}
 	}
 	dst[o] = '\0';
+	return o;
 }
 
 /* Where to split a full line so a UTF-8 sequence is not cut in two: len,
@@ -517,14 +532,27 @@ exec_tail_text(const struct exec_run *r, char *dst, size_t cap)
 	dst[o + n] = '\0';
 }
 
-/* Hand one line (without its newline) to the host's log. */
+/* Hand one line (without its newline) to the host's log.  Replacing bad
+ * bytes can make it longer than EXEC_LINE_MAX: then it goes in pieces,
+ * cut between characters. */
 static void
 exec_emit(struct exec_run *r, struct exec_stream *s, const char *data, size_t len)
 {
+	size_t n, off = 0, piece;
+
 	if (len > 0 && data[len - 1] == '\r')
 		len--; /* CRLF output: the CR is not part of the text */
-	exec_utf8_clean((const unsigned char *)data, len, r->text);
-	r->api->log(r->h, s->level, "%s", r->text);
+	n = exec_utf8_clean((const unsigned char *)data, len, r->text);
+	do {
+		piece = n - off;
+		if (piece > EXEC_LINE_MAX) {
+			piece = EXEC_LINE_MAX;
+			while (piece > 0 && ((unsigned char)r->text[off + piece] & 0xC0) == 0x80)
+				piece--;
+		}
+		r->api->log(r->h, s->level, "%.*s", (int)piece, r->text + off);
+		off += piece;
+	} while (off < n);
 	if (s == &r->err)
 		exec_tail_push(r, r->text);
 }
@@ -895,6 +923,175 @@ out:
 	return st;
 }
 
+/* Start spec's command as r->pid, its stdout and stderr on r->out.fd and
+ * r->err.fd (non-blocking).  0, or -1 after fail() with no child left
+ * behind (a failed exec is reaped here). */
+static int
+exec_spawn(struct exec_run *r, const struct exec_spec *spec, char **envp)
+{
+	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
+	int devnull = -1, status, max_fd, i, rc = -1;
+	struct exec_report rep;
+	long open_max;
+	pid_t pid, self;
+	ssize_t got;
+
+	if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0 ||
+	    pipe2(rep_p, O_CLOEXEC) != 0) {
+		r->api->fail(r->h, "io", "cannot create pipes for the command: %s", strerror(errno));
+		goto out;
+	}
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (i = 0; i < 2; i++) {
+		out_p[i] = exec_fd_high(out_p[i]);
+		err_p[i] = exec_fd_high(err_p[i]);
+		rep_p[i] = exec_fd_high(rep_p[i]);
+	}
+	devnull = exec_fd_high(devnull);
+	if (devnull < 0 || out_p[0] < 0 || out_p[1] < 0 || err_p[0] < 0 || err_p[1] < 0 ||
+	    rep_p[0] < 0 || rep_p[1] < 0) {
+		r->api->fail(r->h, "io", "cannot set up descriptors for the command: %s",
+			     strerror(errno));
+		goto out;
+	}
+	/* Computed here: sysconf() is not async-signal-safe. */
+	open_max = sysconf(_SC_OPEN_MAX);
+	max_fd = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
+
+	self = getpid();
+	pid = fork();
+	if (pid < 0) {
+		r->api->fail(r->h, "io", "cannot start the command: fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		exec_child(spec->argv, envp, spec->cwd, devnull, out_p[1], err_p[1], rep_p[1],
+			   self, max_fd);
+	/* Also here, so a signal sent right away reaches the group either way. */
+	(void)setpgid(pid, pid);
+	/* Built in, so it may tell the runner (not through the ABI): if the
+	 * server dies, the runner takes this group down too. */
+	step_track_group(pid);
+	close(rep_p[1]);
+	rep_p[1] = -1;
+
+	/* The report pipe closes on a successful exec, or carries why not. */
+	do
+		got = read(rep_p[0], &rep, sizeof(rep));
+	while (got < 0 && errno == EINTR);
+	if (got == (ssize_t)sizeof(rep)) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (rep.stage == EXEC_STAGE_CWD)
+			r->api->fail(r->h, "exec_failed", "cannot change to directory %s: %s "
+				     "(exit status 127)", spec->cwd, strerror(rep.err));
+		else
+			r->api->fail(r->h, "exec_failed", "cannot run %s: %s (exit status 127)",
+				     spec->argv[0],
+				     rep.err == ENOENT ? "command not found" : strerror(rep.err));
+		goto out;
+	}
+	r->api->log(r->h, OR_LOG_DEBUG, "started %s as pid %ld", spec->argv[0], (long)pid);
+	r->pid = pid;
+	r->out.fd = out_p[0];
+	r->err.fd = err_p[0];
+	out_p[0] = err_p[0] = -1;
+	(void)fcntl(r->out.fd, F_SETFL, O_NONBLOCK);
+	(void)fcntl(r->err.fd, F_SETFL, O_NONBLOCK);
+	rc = 0;
+out:
+	for (i = 0; i < 2; i++) {
+		if (out_p[i] >= 0)
+			close(out_p[i]);
+		if (err_p[i] >= 0)
+			close(err_p[i]);
+		if (rep_p[i] >= 0)
+			close(rep_p[i]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return rc;
+}
+
+/* Log the command's output until it has exited and its pipes are closed,
+ * stopping its process group on timeout, on cancellation, or when
+ * something it left behind holds the pipes open.  Sets r->exited (0 only
+ * if even SIGKILL did not end it), r->wstatus, r->lost and r->why. */
+static void
+exec_wait(struct exec_run *r, const struct exec_spec *spec)
+{
+	int64_t t, start, deadline, exited_at = 0, checked_at = 0, term_at = 0, kill_at = 0;
+	struct pollfd pfd[2];
+	nfds_t nfd;
+	pid_t w;
+
+	start = exec_now_ms();
+	deadline = spec->timeout_s > 0 ? start + (int64_t)spec->timeout_s * 1000 : 0;
+	for (;;) {
+		t = exec_now_ms();
+		if (!r->exited) {
+			w = waitpid(r->pid, &r->wstatus, WNOHANG);
+			if (w == r->pid || (w < 0 && errno == ECHILD)) {
+				/* ECHILD: something else in the runner reaped it. */
+				r->lost = w < 0;
+				r->exited = 1;
+				exited_at = t;
+			}
+		}
+		if (r->exited && r->out.fd < 0 && r->err.fd < 0)
+			break;
+		if (r->why == EXEC_WHY_NONE && t - checked_at >= EXEC_TICK_MS) {
+			checked_at = t;
+			if (r->api->cancelled(r->h)) {
+				r->why = EXEC_WHY_CANCELLED;
+				r->api->log(r->h, OR_LOG_INFO, "cancelled: stopping the command (SIGTERM)");
+			} else if (!r->exited && deadline != 0 && t >= deadline) {
+				r->why = EXEC_WHY_TIMEOUT;
+				r->api->log(r->h, OR_LOG_WARN, "timeout after %ld s: stopping the command "
+					    "(SIGTERM)", spec->timeout_s);
+			} else if (r->exited && t - exited_at >= EXEC_EXIT_GRACE_MS) {
+				r->why = EXEC_WHY_LEFTOVER;
+				r->api->log(r->h, OR_LOG_WARN, "the command exited but processes it "
+					    "started still hold its output open; stopping them");
+			}
+			if (r->why != EXEC_WHY_NONE) {
+				exec_signal_group(r, r->pid, SIGTERM);
+				term_at = t;
+			}
+		}
+		if (term_at != 0 && kill_at == 0 && t - term_at >= EXEC_KILL_GRACE_MS) {
+			r->api->log(r->h, OR_LOG_WARN, "still running %d s after SIGTERM: sending SIGKILL",
+				    EXEC_KILL_GRACE_MS / 1000);
+			exec_signal_group(r, r->pid, SIGKILL);
+			kill_at = t;
+		}
+		if (kill_at != 0 && t - kill_at >= (r->exited ? 1000 : EXEC_GIVE_UP_MS)) {
+			/* Held open by a process outside the group, or a process
+			 * stuck in the kernel: say so rather than hang. */
+			r->api->log(r->h, OR_LOG_ERROR, r->exited
+				    ? "the command's output is held open by a process outside its "
+				      "process group; not waiting for it"
+				    : "the command survived SIGKILL; giving up on it");
+			break;
+		}
+
+		nfd = 0;
+		if (r->out.fd >= 0)
+			pfd[nfd++] = (struct pollfd){.fd = r->out.fd, .events = POLLIN};
+		if (r->err.fd >= 0)
+			pfd[nfd++] = (struct pollfd){.fd = r->err.fd, .events = POLLIN};
+		/* With both pipes closed only the exit is awaited: look often. */
+		if (poll(pfd, nfd, nfd > 0 ? EXEC_TICK_MS : 10) < 0 && errno != EINTR) {
+			r->api->log(r->h, OR_LOG_WARN, "poll: %s", strerror(errno));
+			(void)poll(NULL, 0, 10);
+		}
+		exec_drain(r, &r->out);
+		exec_drain(r, &r->err);
+	}
+	exec_stream_close(r, &r->out);
+	exec_stream_close(r, &r->err);
+}
+
 /* Run spec to its end and say how it went: OR_STATUS_OK, CANCELLED, or
  * FAILED after fail().  Outputs are set only when the command exits 0.
  * Returns only once the command is gone (or, in the never-seen case of a
@@ -902,21 +1099,11 @@ out:
 static or_status
 exec_run_command(or_host *h, const struct or_host_api *api, const struct exec_spec *spec)
 {
-	enum { WHY_NONE, WHY_TIMEOUT, WHY_CANCELLED, WHY_LEFTOVER } why = WHY_NONE;
-	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
-	int devnull = -1, exited = 0, lost = 0, wstatus = 0, max_fd;
-	int64_t start, t, deadline, exited_at = 0, checked_at = 0, term_at = 0, kill_at = 0;
 	char path[PATH_MAX], outvar[PATH_MAX + 32], tail[EXEC_TAIL_CHARS + 8];
-	struct exec_report rep;
-	struct exec_run *r = NULL;
-	struct pollfd pfd[2];
-	char **envp = NULL;
 	or_status st = OR_STATUS_FAILED;
-	pid_t pid = -1, self, w;
-	ssize_t got;
-	nfds_t nfd;
-	long open_max;
-	int i;
+	struct exec_run *r = NULL;
+	char **envp = NULL;
+	int sig;
 
 	path[0] = '\0';
 	if (api->cancelled(h)) {
@@ -930,6 +1117,7 @@ exec_run_command(or_host *h, const struct or_host_api *api, const struct exec_sp
 	}
 	r->h = h;
 	r->api = api;
+	r->pid = -1;
 	r->out.fd = r->err.fd = -1;
 	r->out.level = OR_LOG_INFO;
 	r->err.level = OR_LOG_WARN;
@@ -942,177 +1130,36 @@ exec_run_command(or_host *h, const struct or_host_api *api, const struct exec_sp
 		api->fail(h, "nomem", "out of memory");
 		goto out;
 	}
-	if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0 ||
-	    pipe2(rep_p, O_CLOEXEC) != 0) {
-		api->fail(h, "io", "cannot create pipes for the command: %s", strerror(errno));
+	if (exec_spawn(r, spec, envp) != 0)
+		goto out;
+	exec_wait(r, spec);
+	if (!r->exited) {
+		api->fail(h, "signal", "the command could not be stopped (pid %ld)", (long)r->pid);
 		goto out;
 	}
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	for (i = 0; i < 2; i++) {
-		out_p[i] = exec_fd_high(out_p[i]);
-		err_p[i] = exec_fd_high(err_p[i]);
-		rep_p[i] = exec_fd_high(rep_p[i]);
-	}
-	devnull = exec_fd_high(devnull);
-	if (devnull < 0 || out_p[0] < 0 || out_p[1] < 0 || err_p[0] < 0 || err_p[1] < 0 ||
-	    rep_p[0] < 0 || rep_p[1] < 0) {
-		api->fail(h, "io", "cannot set up descriptors for the command: %s", strerror(errno));
-		goto out;
-	}
-	open_max = sysconf(_SC_OPEN_MAX);
-	max_fd = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
-
-	self = getpid();
-	pid = fork();
-	if (pid < 0) {
-		api->fail(h, "io", "cannot start the command: fork: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0)
-		exec_child(spec->argv, envp, spec->cwd, devnull, out_p[1], err_p[1], rep_p[1],
-			   self, max_fd);
-	/* Also here, so signals sent right away reach the group either way. */
-	(void)setpgid(pid, pid);
-	close(out_p[1]);
-	close(err_p[1]);
-	close(rep_p[1]);
-	close(devnull);
-	out_p[1] = err_p[1] = rep_p[1] = devnull = -1;
-	start = exec_now_ms();
-
-	/* The report pipe closes on a successful exec, or carries why not. */
-	do
-		got = read(rep_p[0], &rep, sizeof(rep));
-	while (got < 0 && errno == EINTR);
-	if (got == (ssize_t)sizeof(rep)) {
-		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-			;
-		pid = -1;
-		if (rep.stage == EXEC_STAGE_CWD)
-			api->fail(h, "exec_failed", "cannot change to directory %s: %s (exit status 127)",
-				  spec->cwd, strerror(rep.err));
-		else
-			api->fail(h, "exec_failed", "cannot run %s: %s (exit status 127)",
-				  spec->argv[0], rep.err == ENOENT ? "command not found" : strerror(rep.err));
-		goto out;
-	}
-
-	api->log(h, OR_LOG_DEBUG, "started %s as pid %ld", spec->argv[0], (long)pid);
-	r->out.fd = out_p[0];
-	r->err.fd = err_p[0];
-	out_p[0] = err_p[0] = -1;
-	(void)fcntl(r->out.fd, F_SETFL, O_NONBLOCK);
-	(void)fcntl(r->err.fd, F_SETFL, O_NONBLOCK);
-	deadline = spec->timeout_s > 0 ? start + (int64_t)spec->timeout_s * 1000 : 0;
-
-	for (;;) {
-		t = exec_now_ms();
-		if (!exited) {
-			w = waitpid(pid, &wstatus, WNOHANG);
-			if (w == pid || (w < 0 && errno == ECHILD)) {
-				/* ECHILD: something else in the runner reaped it. */
-				lost = w < 0;
-				exited = 1;
-				exited_at = t;
-			}
-		}
-		if (exited && r->out.fd < 0 && r->err.fd < 0)
-			break;
-		if (why == WHY_NONE && t - checked_at >= EXEC_TICK_MS) {
-			checked_at = t;
-			if (api->cancelled(h))
-				why = WHY_CANCELLED;
-			else if (!exited && deadline != 0 && t >= deadline)
-				why = WHY_TIMEOUT;
-			else if (exited && t - exited_at >= EXEC_EXIT_GRACE_MS)
-				why = WHY_LEFTOVER; /* something it started holds the pipes */
-			if (why == WHY_CANCELLED)
-				api->log(h, OR_LOG_INFO, "cancelled: stopping the command (SIGTERM)");
-			else if (why == WHY_TIMEOUT)
-				api->log(h, OR_LOG_WARN, "timeout after %ld s: stopping the command (SIGTERM)",
-					 spec->timeout_s);
-			else if (why == WHY_LEFTOVER)
-				api->log(h, OR_LOG_WARN, "the command exited but processes it started still "
-					 "hold its output open; stopping them");
-			if (why != WHY_NONE) {
-				exec_signal_group(r, pid, SIGTERM);
-				term_at = t;
-			}
-		}
-		if (term_at != 0 && kill_at == 0 && t - term_at >= EXEC_KILL_GRACE_MS) {
-			api->log(h, OR_LOG_WARN, "still running %d s after SIGTERM: sending SIGKILL",
-				 EXEC_KILL_GRACE_MS / 1000);
-			exec_signal_group(r, pid, SIGKILL);
-			kill_at = t;
-		}
-		if (kill_at != 0 && t - kill_at >= (exited ? 1000 : EXEC_GIVE_UP_MS)) {
-			/* Held open by a process outside the group, or a process
-			 * stuck in the kernel: say so rather than hang. */
-			api->log(h, OR_LOG_ERROR, exited ? "the command's output is held open by a process "
-				 "outside its process group; not waiting for it"
-				 : "the command survived SIGKILL; giving up on it");
-			break;
-		}
-
-		nfd = 0;
-		if (r->out.fd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = r->out.fd, .events = POLLIN};
-		if (r->err.fd >= 0)
-			pfd[nfd++] = (struct pollfd){.fd = r->err.fd, .events = POLLIN};
-		/* With both pipes closed only the exit is awaited: look often. */
-		if (poll(pfd, nfd, nfd > 0 ? EXEC_TICK_MS : 10) < 0 && errno != EINTR) {
-			api->log(h, OR_LOG_WARN, "poll: %s", strerror(errno));
-			(void)poll(NULL, 0, 10);
-		}
-		exec_drain(r, &r->out);
-		exec_drain(r, &r->err);
-	}
-	exec_stream_close(r, &r->out);
-	exec_stream_close(r, &r->err);
-	if (!exited) {
-		api->fail(h, "signal", "the command could not be stopped (pid %ld)", (long)pid);
-		pid = -1;
-		goto out;
-	}
-	exec_stop_leftovers(r, pid);
-	pid = -1;
+	exec_stop_leftovers(r, r->pid);
 
 	exec_tail_text(r, tail, sizeof(tail));
-	if (why == WHY_CANCELLED) {
+	if (r->why == EXEC_WHY_CANCELLED) {
 		api->log(h, OR_LOG_INFO, "cancelled; the command was stopped");
 		st = OR_STATUS_CANCELLED;
-	} else if (why == WHY_TIMEOUT) {
+	} else if (r->why == EXEC_WHY_TIMEOUT) {
 		api->fail(h, "timeout", "command did not finish within %ld s and was stopped%s%s",
 			  spec->timeout_s, tail[0] != '\0' ? ": " : "", tail);
-	} else if (lost) {
+	} else if (r->lost) {
 		api->fail(h, "exec_failed", "the command's exit status was lost (it was reaped by "
 			  "something else in the runner)");
-	} else if (WIFSIGNALED(wstatus)) {
-		api->fail(h, "signal", "command was killed by signal %d (%s)%s%s", WTERMSIG(wstatus),
-			  strsignal(WTERMSIG(wstatus)), tail[0] != '\0' ? ": " : "", tail);
-	} else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0) {
-		api->fail(h, "exit_status", "command exited with status %d: %s", WEXITSTATUS(wstatus),
-			  tail[0] != '\0' ? tail : "(nothing on stderr)");
+	} else if (WIFSIGNALED(r->wstatus)) {
+		sig = WTERMSIG(r->wstatus);
+		api->fail(h, "signal", "command was killed by signal %d (%s)%s%s", sig,
+			  strsignal(sig), tail[0] != '\0' ? ": " : "", tail);
+	} else if (WIFEXITED(r->wstatus) && WEXITSTATUS(r->wstatus) != 0) {
+		api->fail(h, "exit_status", "command exited with status %d: %s",
+			  WEXITSTATUS(r->wstatus), tail[0] != '\0' ? tail : "(nothing on stderr)");
 	} else {
 		st = exec_collect_outputs(r, path);
 	}
 out:
-	if (pid > 0) {
-		/* Only reached on a setup error after fork: never leave it. */
-		(void)kill(-pid, SIGKILL);
-		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-			;
-	}
-	for (i = 0; i < 2; i++) {
-		if (out_p[i] >= 0)
-			close(out_p[i]);
-		if (err_p[i] >= 0)
-			close(err_p[i]);
-		if (rep_p[i] >= 0)
-			close(rep_p[i]);
-	}
-	if (devnull >= 0)
-		close(devnull);
 	if (r != NULL) {
 		exec_stream_close(r, &r->out);
 		exec_stream_close(r, &r->err);

@@ -164,6 +164,15 @@ wait_ms(double seconds)
 	return (int64_t)(seconds * 1000 + 0.5);
 }
 
+/* done of total as 0..99: 100 is said only when the wait is over. */
+static int
+wait_percent(int64_t done, int64_t total)
+{
+	int64_t p = total > 0 ? done * 100 / total : 0;
+
+	return p < 0 ? 0 : p > 99 ? 99 : (int)p;
+}
+
 static or_status
 wait_seconds(or_host *h, const struct or_host_api *api, const struct wait_spec *spec)
 {
@@ -183,7 +192,7 @@ wait_seconds(or_host *h, const struct or_host_api *api, const struct wait_spec *
 			shown = now;
 			snprintf(msg, sizeof(msg), "waited %.0f of %g s", (double)(now - start) / 1000,
 				 spec->seconds);
-			api->progress(h, (int)((now - start) * 100 / (end - start)), msg);
+			api->progress(h, wait_percent(now - start, end - start), msg);
 		}
 		next = shown + 1000 < end ? shown + 1000 : end;
 		if (wait_until(h, api, next)) {
@@ -255,7 +264,7 @@ wait_url(or_host *h, const struct or_host_api *api, const struct wait_spec *spec
 			 "%s: %s (try %u)", spec->url, now_said, tries);
 		snprintf(last, sizeof(last), "%s", now_said);
 		snprintf(msg, sizeof(msg), "waiting for 2xx, last: %s", last);
-		api->progress(h, (int)((wait_now_ms() - start) * 100 / (deadline - start)), msg);
+		api->progress(h, wait_percent(wait_now_ms() - start, deadline - start), msg);
 		tried_at += wait_ms(spec->interval_s);
 		if (wait_until(h, api, tried_at < deadline ? tried_at : deadline)) {
 			api->log(h, OR_LOG_INFO, "cancelled after %u tries", tries);

@@ -120,3 +120,40 @@ buf_str(const struct buf *b)
 {
 	return b->data != NULL ? b->data : "";
 }
+
+void
+utf8_fix(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+	unsigned cp;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			n = 1;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			n = 2;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			n = 3;
+		else
+			goto bad;
+		cp = *p & (0x3f >> n);
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			goto bad;
+		p += n + 1;
+		continue;
+bad:
+		*p++ = '?';
+	}
+}

@@ -37,4 +37,9 @@ char *buf_detach(struct buf *b);
 /* The contents as a C string; "" when empty. Owned by the buf. */
 const char *buf_str(const struct buf *b);
 
+/* Make s valid UTF-8 in place: every byte that does not belong to a
+ * well-formed sequence becomes '?'.  Text from processes can hold anything,
+ * and JSON strings must not. */
+void utf8_fix(char *s);
+
 #endif

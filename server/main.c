@@ -55,7 +55,7 @@ static const char usage[] =
 	"  --timeout SECONDS           idle connection timeout (30)\n"
 	"  --parallel N                step runners at once, all runs together (8)\n"
 	"  --retry-base-ms N           first retry delay of a failed step (1000)\n"
-	"  --cancel-grace-ms N         SIGTERM to SIGKILL on cancel (5000)\n"
+	"  --cancel-grace-ms N         SIGTERM to SIGKILL on cancel (10000)\n"
 	"  --no-access-log             no access log line per request\n"
 	"  --check                     load everything, report problems, exit\n"
 	"\n"
@@ -268,7 +268,7 @@ cmd_serve(int argc, char **argv)
 	struct opts o = {.listen = "127.0.0.1:8080", .db = "var/outrigger.db",
 			 .web = "web", .plugins = "plugins", .threads = 2,
 			 .max_conns = 4096, .max_per_ip = 1024, .timeout_s = 30,
-			 .parallel = 8, .retry_base_ms = 1000, .cancel_grace_ms = 5000,
+			 .parallel = 8, .retry_base_ms = 1000, .cancel_grace_ms = 10000,
 			 .access_log = 1};
 	struct sched_cfg sc;
 	struct sched *sched = NULL;

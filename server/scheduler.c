@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bp.h"
+#include "buf.h"
 #include "log.h"
 #include "runner.h"
 
@@ -349,6 +350,8 @@ start_step(struct sched *s, struct sstep *st)
 	st->attempts++;
 	st->round_attempts++;
 	st->retry_at = 0;
+	/* Outputs come from the attempt that succeeds, never an earlier one. */
+	json_object_clear(st->outputs);
 	st->err_code[0] = st->err_msg[0] = '\0';
 	json_decref(st->result);
 	st->result = NULL;
@@ -574,6 +577,8 @@ on_line(void *ctx, struct runner *rn, enum runner_stream stream, const char *lin
 		return;
 	}
 	clean = redact(r->secrets, line);
+	if (clean != NULL)
+		utf8_fix(clean);
 	if (clean != NULL && truncated) {
 		n = strlen(clean);
 		cut = realloc(clean, n + sizeof(" [line cut]"));

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "outrigger/plugin.h"
 #include "plugin.h"
 
@@ -39,6 +40,13 @@ struct or_host {
 };
 
 static volatile sig_atomic_t cancelled_flag;
+static volatile pid_t tracked_group;
+
+void
+step_track_group(pid_t pgid)
+{
+	tracked_group = pgid;
+}
 
 /* ---- the protocol ------------------------------------------------------- */
 
@@ -199,6 +207,7 @@ h_log(or_host *h, int level, const char *fmt, ...)
 	va_end(ap);
 	if (level < OR_LOG_DEBUG || level > OR_LOG_ERROR)
 		level = OR_LOG_INFO;
+	utf8_fix(text); /* a cut or a plugin's bytes must not lose the line */
 	proto_send(json_pack("{s:s, s:s, s:s}", "t", "log", "level", levels[level],
 			     "text", text));
 }
@@ -550,6 +559,8 @@ static void
 on_orphan(int sig)
 {
 	(void)sig;
+	if (tracked_group > 0)
+		kill(-tracked_group, SIGKILL);
 	kill(0, SIGKILL);
 	_exit(137);
 }

@@ -15,10 +15,19 @@
 #ifndef STEP_H
 #define STEP_H
 
+#include <sys/types.h>
+
+#include "outrigger/plugin.h"
+
 /* Longest protocol line either side accepts. */
 #define STEP_LINE_MAX (256 * 1024)
 /* Longest log line stored; longer ones are cut with a marker. */
-#define STEP_LOG_MAX (16 * 1024)
+#define STEP_LOG_MAX OR_LOG_LINE_MAX
+
+/* A built-in plugin started a command in process group pgid: if the
+ * server dies, the runner kills that group as well as its own.  (Not part
+ * of the ABI: a loadable plugin's commands stay in the runner's group.) */
+void step_track_group(pid_t pgid);
 
 /* The `outrigger step` command. */
 int step_main(int argc, char **argv);

@@ -41,6 +41,10 @@ typedef enum or_status {
 	OR_STATUS_CANCELLED = 3	/* stopped because cancelled() said so */
 } or_status;
 
+/* Longest log line the host stores, in bytes; longer ones are cut (at a
+ * character boundary; bytes that are not UTF-8 become '?'). */
+#define OR_LOG_LINE_MAX 16384
+
 /* Log levels for log(). */
 enum or_log_level { OR_LOG_DEBUG = 0, OR_LOG_INFO = 1, OR_LOG_WARN = 2, OR_LOG_ERROR = 3 };
 
@@ -55,6 +59,8 @@ typedef struct or_host or_host;
 /* An HTTP request through the host's client (libcurl underneath), with
  * retry on connection errors, 429 and 5xx: exponential backoff with
  * jitter, at most max_attempts tries (0: the host's default, 5). */
+/* These two structs are frozen for ABI major 1 (no members will be added;
+ * a later need gets new structs and new host functions). */
 struct or_http_request {
 	const char *method;	/* "GET", "POST", ... */
 	const char *url;
@@ -146,10 +152,14 @@ struct or_plugin {
 	const char *inputs_schema;	/* JSON object: input name -> {type, description, required} */
 	const char *outputs_schema;	/* JSON object: output name -> {type, description} */
 	unsigned capabilities;	/* OR_CAP_* */
+	/* plan, destroy and check may be NULL when their capability bit is
+	 * not set; the step then fails saying the plugin cannot do that. */
 	or_status (*plan)(or_host *h, const struct or_host_api *api);
 	or_status (*apply)(or_host *h, const struct or_host_api *api);
 	or_status (*destroy)(or_host *h, const struct or_host_api *api);
-	or_status (*check)(or_host *h, const struct or_host_api *api); /* may be NULL */
+	or_status (*check)(or_host *h, const struct or_host_api *api);
+	/* Members added in later minor versions go here, and the host reads
+	 * them only when abi_minor says they exist. */
 };
 
 /* The symbol the runner looks up. */

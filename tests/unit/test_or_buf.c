@@ -73,10 +73,26 @@ t_buf_grows(void)
 	buf_free(&b);
 }
 
+static void
+t_utf8_fix(void)
+{
+	char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 ascii";
+	char cut[] = "abc\xe2\x82";		/* a character cut in half */
+	char bad[] = "\xff\xc0\xafx\xed\xa0\x80y";	/* invalid, overlong, surrogate */
+
+	utf8_fix(ok);
+	CHECK_STR(ok, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80 ascii");
+	utf8_fix(cut);
+	CHECK_STR(cut, "abc??");
+	utf8_fix(bad);
+	CHECK_STR(bad, "???x???y");
+}
+
 void
 suite_or_buf(void)
 {
 	RUN(t_rc_mapping);
 	RUN(t_buf_bounded);
 	RUN(t_buf_grows);
+	RUN(t_utf8_fix);
 }
