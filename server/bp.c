@@ -744,23 +744,23 @@ bp_to_json(const struct bp *bp, int full)
 		s = json_pack("{s:s, s:s?, s:o}", "name", bp->steps[i].name,
 			      "plugin", bp->steps[i].plugin, "after", after);
 		if (s != NULL && full)
-			json_object_set(s, "with", bp->steps[i].with != NULL
-							   ? bp->steps[i].with
-							   : json_object());
+			json_object_set_new(s, "with", bp->steps[i].with != NULL
+							       ? json_incref(bp->steps[i].with)
+							       : json_object());
 		json_array_append_new(steps, s);
 	}
 	v = bp->doc != NULL ? json_object_get(bp->doc, "params") : NULL;
-	o = json_pack("{s:s, s:O?, s:s, s:b, s:s?, s:O, s:o}",
+	o = json_pack("{s:s, s:O?, s:s, s:b, s:s?, s:o, s:o}",
 		      "name", bp->name,
 		      "description", bp->doc != NULL ? json_object_get(bp->doc, "description") : NULL,
 		      "file", bp->file,
 		      "loadable", bp->load_error == NULL,
 		      "load_error", bp->load_error,
-		      "params", json_is_object(v) ? v : json_object(),
+		      "params", json_is_object(v) ? json_incref(v) : json_object(),
 		      "steps", steps);
 	if (o != NULL && full) {
 		v = bp->doc != NULL ? json_object_get(bp->doc, "outputs") : NULL;
-		json_object_set(o, "outputs", json_is_object(v) ? v : json_object());
+		json_object_set_new(o, "outputs", json_is_object(v) ? json_incref(v) : json_object());
 	}
 	return o;
 }
@@ -833,9 +833,10 @@ bp_graph(const struct bp *bp)
 			json_array_append_new(deps, json_integer((json_int_t)s->deps[d]));
 			json_array_append_new(after, json_string(bp->steps[s->deps[d]].name));
 		}
-		json_array_append_new(g, json_pack("{s:s, s:s, s:O, s:o, s:o, s:i}",
+		json_array_append_new(g, json_pack("{s:s, s:s, s:o, s:o, s:o, s:i}",
 						   "name", s->name, "plugin", s->plugin,
-						   "with", s->with != NULL ? s->with : json_object(),
+						   "with", s->with != NULL ? json_incref(s->with)
+									   : json_object(),
 						   "deps", deps, "after", after,
 						   "retries", s->retries));
 	}

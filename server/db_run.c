@@ -341,8 +341,7 @@ db_run_retry(struct db *db, long long id, const struct db_actor *who,
 		goto out;
 	}
 	sqlite3_reset(s);
-	json_decref(run);
-	run = NULL;
+	/* run stays alive until out: action and env point into it. */
 	rc = db_stmt(c, sql_run_requeue, &s, err);
 	if (rc == OR_OK) {
 		sqlite3_bind_int64(s, 1, id);
@@ -370,6 +369,8 @@ db_run_retry(struct db *db, long long id, const struct db_actor *who,
 	snprintf(target, sizeof(target), "run %lld", id);
 	db_audit(c, who, "run.retry", target, NULL);
 	rc = db_tx_commit(db, c, err);
+	json_decref(run);
+	run = NULL;
 	if (rc == OR_OK)
 		rc = run_read(c, id, out, err);
 out:

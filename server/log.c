@@ -22,13 +22,19 @@ log_set_level(enum log_level min)
 void
 log_now_iso(char *out, unsigned long size)
 {
+	/* The date part changes once a second; log ingestion stamps every
+	 * line, so each thread keeps the last one it formatted. */
+	static __thread time_t last_sec = -1;
+	static __thread char base[32];
 	struct timespec ts;
 	struct tm tm;
-	char base[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_sec != last_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = ts.tv_sec;
+	}
 	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 

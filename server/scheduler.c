@@ -56,8 +56,8 @@ struct sstep {
 	char err_msg[1024];
 	struct runner *runner;
 	json_t *result;		/* the runner's result message, owned */
-	long long kill_at;	/* ms: SIGKILL deadline after a SIGTERM */
-	int term_sent;
+	long long kill_at;	/* ms: next escalation after a SIGTERM */
+	int term_sent, hup_sent;
 };
 
 struct srun {
@@ -291,6 +291,20 @@ redact(json_t *secrets, const char *text)
 	return out;
 }
 
+/* Redact buf in place (cut to size if the marker made it longer). */
+static void
+redact_into(json_t *secrets, char *buf, size_t size)
+{
+	char *clean = redact(secrets, buf);
+
+	if (clean == NULL) {
+		snprintf(buf, size, "%s", "(message withheld: out of memory)");
+		return;
+	}
+	snprintf(buf, size, "%s", clean);
+	free(clean);
+}
+
 /* ---- inputs ------------------------------------------------------------- */
 
 /* The value a reference points at, or NULL (why says so). */
@@ -355,7 +369,7 @@ start_step(struct sched *s, struct sstep *st)
 	st->err_code[0] = st->err_msg[0] = '\0';
 	json_decref(st->result);
 	st->result = NULL;
-	inputs = resolve(r, st->with != NULL ? st->with : json_object(), why, sizeof(why));
+	inputs = st->with != NULL ? resolve(r, st->with, why, sizeof(why)) : json_object();
 	if (inputs == NULL) {
 		snprintf(st->err_code, sizeof(st->err_code), "missing_input");
 		snprintf(st->err_msg, sizeof(st->err_msg), "cannot compute the inputs: %s", why);
@@ -368,13 +382,13 @@ start_step(struct sched *s, struct sstep *st)
 	snprintf(attempt, sizeof(attempt), "%d", st->attempts);
 	snprintf(run_id, sizeof(run_id), "%lld", r->id);
 	state = json_object_get(json_object_get(r->step_state, st->name), "state");
-	job = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:O, s:O}",
+	job = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:O}",
 			"action", act_name(r->action), "plugin", st->plugin,
 			"plugins_dir", s->cfg.plugins_dir, "inputs", inputs,
 			"info", "environment", r->env, "provider", r->provider,
 			"step", st->name, "run", run_id, "attempt", attempt,
 			"plugin", st->plugin,
-			"state", state != NULL ? state : json_object(),
+			"state", state != NULL ? json_incref(state) : json_object(),
 			"secrets", r->secrets);
 	if (job == NULL || runner_spawn(job, &st->runner, &err) != OR_OK) {
 		snprintf(st->err_code, sizeof(st->err_code), "spawn_failed");
@@ -445,7 +459,10 @@ finish_step(struct sched *s, struct sstep *st, int wstatus)
 		snprintf(st->err_code, sizeof(st->err_code), "%s", code);
 	if (msg != NULL && st->err_msg[0] == '\0')
 		snprintf(st->err_msg, sizeof(st->err_msg), "%s", msg);
+	/* An error message often quotes what a command printed. */
+	redact_into(r->secrets, st->err_msg, sizeof(st->err_msg));
 	st->term_sent = 0;
+	st->hup_sent = 0;
 
 	if (strcmp(res, "ok") == 0) {
 		st->err_code[0] = st->err_msg[0] = '\0';
@@ -515,10 +532,13 @@ on_proto(struct sched *s, struct sstep *st, const char *line)
 		if (key != NULL && json_object_get(msg, "value") != NULL)
 			json_object_set(st->outputs, key, json_object_get(msg, "value"));
 	} else if (strcmp(t, "progress") == 0) {
+		clean = redact(r->secrets, json_string_value(json_object_get(msg, "message"))
+						   ? json_string_value(json_object_get(msg, "message"))
+						   : "");
 		emit_json(s, r, "step", st->name,
-			  json_pack("{s:s, s:s, s:O, s:O}", "step", st->name, "status", "running",
-				    "progress", json_object_get(msg, "percent"),
-				    "message", json_object_get(msg, "message")));
+			  json_pack("{s:s, s:s, s:O, s:s?}", "step", st->name, "status", "running",
+				    "progress", json_object_get(msg, "percent"), "message", clean));
+		free(clean);
 	} else if (strcmp(t, "state") == 0 || strcmp(t, "secret") == 0) {
 		int is_state = strcmp(t, "state") == 0;
 		json_t *holder;
@@ -960,7 +980,13 @@ reap_and_kill(struct sched *s, long long now, long long *wake_at)
 			st = &r->steps[i];
 			if (st->runner == NULL)
 				continue;
-			if (st->kill_at > 0 && now >= st->kill_at) {
+			if (st->kill_at > 0 && now >= st->kill_at && !st->hup_sent) {
+				/* SIGHUP: the runner kills what its plugin started
+				 * (a command's own process group), then itself. */
+				runner_kill(st->runner, SIGHUP);
+				st->hup_sent = 1;
+				st->kill_at = now + 500;
+			} else if (st->kill_at > 0 && now >= st->kill_at) {
 				runner_kill(st->runner, SIGKILL);
 				st->kill_at = 0;
 			} else if (st->kill_at > 0 && (*wake_at == 0 || st->kill_at < *wake_at)) {
@@ -1088,6 +1114,13 @@ sched_stop(struct sched *s)
 	 * store, so the next start runs them again. */
 	if (s->npending > 0)
 		commit(s, NULL, 0);
+	/* SIGHUP first: a runner then takes down what its plugin started
+	 * (as when the server dies), before SIGKILL makes sure. */
+	for (r = s->runs; r != NULL; r = r->next)
+		for (i = 0; i < r->n; i++)
+			if (r->steps[i].runner != NULL)
+				runner_kill(r->steps[i].runner, SIGHUP);
+	usleep(50000);
 	for (r = s->runs; r != NULL; r = r->next)
 		for (i = 0; i < r->n; i++)
 			if (r->steps[i].runner != NULL)

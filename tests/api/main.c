@@ -17,6 +17,7 @@ main(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	suite_meta();
 	suite_envs();
+	suite_runs();
 	suite_store();
 	suite_robust();
 	curl_global_cleanup();
