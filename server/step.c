@@ -194,6 +194,9 @@ h_info(or_host *h, const char *key)
 	return json_string_value(json_object_get(json_object_get(h->job, "info"), key));
 }
 
+static void h_log(or_host *h, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static void
 h_log(or_host *h, int level, const char *fmt, ...)
 {
@@ -262,6 +265,9 @@ h_progress(or_host *h, int percent, const char *message)
 	proto_send(json_pack("{s:s, s:i, s:s}", "t", "progress", "percent", percent,
 			     "message", message != NULL ? message : ""));
 }
+
+static void h_fail(or_host *h, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void
 h_fail(or_host *h, const char *code, const char *fmt, ...)
