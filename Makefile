@@ -36,7 +36,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,build/test-plugins/%.so,$(wildcard 
 API_SRC  := $(wildcard tests/api/*.c)
 
 .PHONY: FORCE all deps deps-test run test test-unit test-api test-asan test-fuzz \
-        bench-api clean check
+        bench-api bench-engine clean check
 
 all: build/outrigger
 
@@ -152,6 +152,9 @@ test-fuzz: build/fuzz/api
 
 bench-api: build/outrigger
 	bench/api/run.sh
+
+bench-engine: build/outrigger
+	bench/engine/run.sh
 
 check: test
 
