@@ -6,7 +6,7 @@ PKGS     := libmicrohttpd sqlite3 jansson libcurl libssh2 openssl yaml-0.1
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wpointer-arith
-BASE     := -std=c11 -D_GNU_SOURCE -Iserver -Iinclude -Iplugins -Ibuild/gen $(WARN)
+BASE     := -std=c11 -D_GNU_SOURCE -Iserver -Isandbox -Iinclude -Iplugins -Ibuild/gen $(WARN)
 CFLAGS   ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -16,17 +16,21 @@ SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LISTEN   ?= 127.0.0.1:8080
 DB       ?= var/outrigger.db
 
+# Sandbox sources wired in so far (others in sandbox/ are being written).
+SANDBOX_SRC := sandbox/cloud.c sandbox/gce.c sandbox/sandbox.c
+
 # Library sources: everything but the entry point, and the built-in
 # plugins (plugins/exec.c, plugins/wait.c), compiled into the binary.
 BUILTIN  := plugins/exec.c plugins/wait.c
-SRC      := $(filter-out server/main.c,$(wildcard server/*.c))
-HDR      := $(wildcard server/*.h include/outrigger/*.h plugins/*.h)
+# The sandbox (sandbox/*.c) is part of the same binary: `outrigger sandbox`.
+SRC      := $(filter-out server/main.c,$(wildcard server/*.c)) $(SANDBOX_SRC)
+HDR      := $(wildcard server/*.h sandbox/*.h include/outrigger/*.h plugins/*.h)
 EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json
 GEN      := build/gen/embedded.c
 
-OBJ      := $(SRC:server/%.c=build/obj/%.o) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o) \
+OBJ      := $(patsubst sandbox/%.c,build/obj/sandbox_%.o,$(SRC:server/%.c=build/obj/%.o)) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o) \
             build/obj/embedded.o
-SAN_OBJ  := $(SRC:server/%.c=build/asan/obj/%.o) \
+SAN_OBJ  := $(patsubst sandbox/%.c,build/asan/obj/sandbox_%.o,$(SRC:server/%.c=build/asan/obj/%.o)) \
             $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o) build/asan/obj/embedded.o
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -35,7 +39,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 TEST_PLUGINS := $(patsubst tests/plugins/%.c,build/test-plugins/%.so,$(wildcard tests/plugins/*.c))
 API_SRC  := $(wildcard tests/api/*.c)
 
-.PHONY: FORCE all deps deps-test run test test-unit test-api test-asan test-fuzz \
+.PHONY: FORCE all deps deps-test run test test-unit test-api test-sandbox test-asan test-fuzz \
         bench-api bench-engine clean check
 
 all: build/outrigger
@@ -66,6 +70,11 @@ build/obj/%.o: server/%.c $(HDR)
 	@echo "  CC      $<"
 	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+build/obj/sandbox_%.o: sandbox/%.c $(HDR)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
 build/obj/plugin_%.o: plugins/%.c $(HDR)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
@@ -82,6 +91,11 @@ build/outrigger: build/obj/main.o $(OBJ)
 
 # The same program and tests built with AddressSanitizer + UBSan.
 build/asan/obj/%.o: server/%.c $(HDR)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
+
+build/asan/obj/sandbox_%.o: sandbox/%.c $(HDR)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -c $< -o $@
@@ -133,7 +147,7 @@ run: deps build/outrigger
 	build/outrigger serve --listen $(LISTEN) --db $(DB)
 
 test: deps-test
-	@$(MAKE) --no-print-directory test-unit test-api test-asan test-fuzz
+	@$(MAKE) --no-print-directory test-unit test-api test-sandbox test-asan test-fuzz
 
 test-unit: build/tests/unit
 	build/tests/unit
@@ -141,9 +155,14 @@ test-unit: build/tests/unit
 test-api: build/outrigger build/tests/api $(TEST_PLUGINS)
 	OUTRIGGER_BIN=build/outrigger build/tests/api
 
+# The sandbox judged by real clients (gcloud now; kubectl and ssh to come).
+test-sandbox: build/outrigger
+	tests/sandbox/gcloud.sh
+
 test-asan: build/asan/outrigger build/asan/tests/unit build/tests/api $(TEST_PLUGINS)
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/unit
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/tests/api
+	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger tests/sandbox/gcloud.sh
 
 FUZZ_SECONDS ?= 20
 test-fuzz: build/fuzz/api

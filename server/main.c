@@ -22,6 +22,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "scheduler.h"
 #include "sse.h"
 #include "step.h"
@@ -41,6 +42,8 @@ static const char usage[] =
 	"commands:\n"
 	"  serve      run the server (REST API, dashboard)\n"
 	"  migrate    bring a database's schema up to date and exit\n"
+	"  sandbox    run the simulated Google Cloud (--listen 127.0.0.1:PORT --dir DIR\n"
+	"             [--time-scale S] [--seed N] [--project ID]); see docs/sandbox.md\n"
 	"  version    print the version\n"
 	"\n"
 	"serve options:\n"
@@ -422,6 +425,8 @@ main(int argc, char **argv)
 		return cmd_serve(argc, argv);
 	if (strcmp(argv[1], "migrate") == 0)
 		return cmd_migrate(argc, argv);
+	if (strcmp(argv[1], "sandbox") == 0)
+		return sandbox_main(argc, argv);
 	/* Internal: the step runner the scheduler starts (docs/engine.md). */
 	if (strcmp(argv[1], "step") == 0)
 		return step_main(argc, argv);

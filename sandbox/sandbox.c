@@ -1,0 +1,518 @@
+/*
+ * sandbox.c - the sandbox's command and HTTP front: one libmicrohttpd
+ * daemon for the Google APIs it simulates (Compute Engine under
+ * /compute/v1/, Service Usage under /v1/projects/.../services/), its own
+ * admin API (faults, request log) under /admin/, bearer-token checks with
+ * Google's error shape, and endpoints.json for clients.
+ *
+ * Thread per connection: a handful of clients, and `operations/wait` may
+ * block for a moment; nothing here needs the server's epoll pool.
+ */
+#include "sandbox.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cloud.h"
+#include "gce.h"
+#include "log.h"
+
+#define BODY_MAX (4u << 20)
+#define REQUEST_LOG_MAX 4096
+#define FAULTS_MAX 32
+
+struct fault {
+	regex_t re;
+	char *match;
+	int status;
+	double rate;
+	long count;		/* < 0: unlimited */
+	char reason[64];
+	char message[256];
+};
+
+struct sandbox {
+	struct cloud *cloud;
+	char token[65];
+	pthread_mutex_t lock;	/* faults and the request log */
+	struct fault faults[FAULTS_MAX];
+	int nfaults;
+	json_t *requests;	/* [{method, path, status}] */
+	unsigned rand_state;
+	atomic_int stopping;
+};
+
+struct req {
+	struct buf body;
+	int too_large;
+};
+
+/* ---- answers ------------------------------------------------------------ */
+
+static enum MHD_Result
+send_json(struct MHD_Connection *conn, int status, json_t *body)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	if (text == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=UTF-8");
+	ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void
+log_request(struct sandbox *sb, const char *method, const char *url, int status)
+{
+	pthread_mutex_lock(&sb->lock);
+	if (json_array_size(sb->requests) >= REQUEST_LOG_MAX)
+		json_array_remove(sb->requests, 0);
+	json_array_append_new(sb->requests, json_pack("{s:s, s:s, s:i}", "method", method,
+						      "path", url, "status", status));
+	pthread_mutex_unlock(&sb->lock);
+}
+
+/* ---- faults (admin) --------------------------------------------------------- */
+
+static unsigned
+next_random(struct sandbox *sb)
+{
+	unsigned x = sb->rand_state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	sb->rand_state = x;
+	return x;
+}
+
+/* An injected error for "METHOD PATH", or NULL. */
+static json_t *
+fault_for(struct sandbox *sb, const char *method, const char *path, int *status)
+{
+	char line[2048];
+	json_t *err = NULL;
+	struct fault *f;
+	int i;
+
+	snprintf(line, sizeof(line), "%s %s", method, path);
+	pthread_mutex_lock(&sb->lock);
+	for (i = 0; i < sb->nfaults && err == NULL; i++) {
+		f = &sb->faults[i];
+		if (f->count == 0 || regexec(&f->re, line, 0, NULL, 0) != 0)
+			continue;
+		if ((double)(next_random(sb) % 1000000) / 1000000.0 >= f->rate)
+			continue;
+		if (f->count > 0)
+			f->count--;
+		*status = f->status;
+		err = gce_error(f->status, f->reason, "%s", f->message);
+	}
+	pthread_mutex_unlock(&sb->lock);
+	return err;
+}
+
+static void
+faults_clear(struct sandbox *sb)
+{
+	int i;
+
+	for (i = 0; i < sb->nfaults; i++) {
+		regfree(&sb->faults[i].re);
+		free(sb->faults[i].match);
+	}
+	sb->nfaults = 0;
+}
+
+static json_t *
+admin(struct sandbox *sb, const char *method, const char *path, json_t *body, int *status)
+{
+	struct fault *f;
+	const char *match;
+
+	*status = 200;
+	if (strcmp(path, "/admin/requests") == 0 && strcmp(method, "GET") == 0) {
+		json_t *copy;
+
+		pthread_mutex_lock(&sb->lock);
+		copy = json_deep_copy(sb->requests);
+		pthread_mutex_unlock(&sb->lock);
+		return json_pack("{s:o}", "requests", copy);
+	}
+	if (strcmp(path, "/admin/faults") != 0) {
+		*status = 404;
+		return gce_error(404, "notFound", "no admin path %.100s", path);
+	}
+	if (strcmp(method, "DELETE") == 0) {
+		pthread_mutex_lock(&sb->lock);
+		faults_clear(sb);
+		pthread_mutex_unlock(&sb->lock);
+		return json_pack("{s:i}", "faults", 0);
+	}
+	if (strcmp(method, "POST") != 0) {
+		*status = 405;
+		return gce_error(405, "badRequest", "use POST or DELETE");
+	}
+	match = json_string_value(json_object_get(body, "match"));
+	if (match == NULL || !json_is_integer(json_object_get(body, "status"))) {
+		*status = 400;
+		return gce_error(400, "invalid", "a fault needs \"match\" (regex on \"METHOD PATH\") "
+					       "and \"status\"");
+	}
+	pthread_mutex_lock(&sb->lock);
+	if (sb->nfaults == FAULTS_MAX) {
+		pthread_mutex_unlock(&sb->lock);
+		*status = 400;
+		return gce_error(400, "invalid", "at most %d faults", FAULTS_MAX);
+	}
+	f = &sb->faults[sb->nfaults];
+	memset(f, 0, sizeof(*f));
+	if (regcomp(&f->re, match, REG_EXTENDED | REG_NOSUB) != 0) {
+		pthread_mutex_unlock(&sb->lock);
+		*status = 400;
+		return gce_error(400, "invalid", "\"match\" is not a valid regular expression");
+	}
+	f->match = strdup(match);
+	f->status = (int)json_integer_value(json_object_get(body, "status"));
+	f->rate = json_is_number(json_object_get(body, "rate"))
+			  ? json_number_value(json_object_get(body, "rate"))
+			  : 1.0;
+	f->count = json_is_integer(json_object_get(body, "count"))
+			   ? (long)json_integer_value(json_object_get(body, "count"))
+			   : -1;
+	snprintf(f->reason, sizeof(f->reason), "%s",
+		 json_string_value(json_object_get(body, "reason")) != NULL
+			 ? json_string_value(json_object_get(body, "reason"))
+			 : (f->status == 429 ? "rateLimitExceeded" : "backendError"));
+	snprintf(f->message, sizeof(f->message), "%s",
+		 json_string_value(json_object_get(body, "message")) != NULL
+			 ? json_string_value(json_object_get(body, "message"))
+			 : "Injected by the sandbox");
+	sb->nfaults++;
+	pthread_mutex_unlock(&sb->lock);
+	return json_pack("{s:i}", "faults", sb->nfaults);
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static int
+authorized(struct sandbox *sb, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+
+	return h != NULL && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, sb->token) == 0;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct sandbox *sb = cls;
+	struct req *r = *con_cls;
+	json_t *body = NULL, *out = NULL;
+	enum MHD_Result ret;
+	int status = 200;
+
+	(void)version;
+	if (r == NULL) {
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return MHD_NO;
+		buf_init(&r->body, BODY_MAX);
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (buf_append(&r->body, upload, *upload_size) != OR_OK)
+			r->too_large = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_large) {
+		status = 413;
+		out = gce_error(413, "badRequest", "request body too large");
+		goto answer;
+	}
+	if (r->body.len > 0) {
+		body = json_loadb(r->body.data, r->body.len, 0, NULL);
+		if (body == NULL && strncmp(url, "/compute/", 9) == 0) {
+			status = 400;
+			out = gce_error(400, "parseError", "Parse Error");
+			goto answer;
+		}
+	}
+	if (strncmp(url, "/admin/", 7) == 0) {
+		out = admin(sb, method, url, body, &status);
+		goto answer;
+	}
+	if (!authorized(sb, conn)) {
+		status = 401;
+		out = gce_error(401, "authError", "Request had invalid authentication credentials. "
+						  "Expected OAuth 2 access token, login cookie or other "
+						  "valid authentication credential.");
+		goto answer;
+	}
+	out = fault_for(sb, method, url, &status);
+	if (out != NULL)
+		goto answer;
+	if (strncmp(url, "/compute/v1/", 12) == 0) {
+		gce_handle(sb->cloud, method, url + 12, body, &out, &status);
+	} else if (strncmp(url, "/v1/projects/", 13) == 0 && strstr(url, "/services/") != NULL &&
+		   strcmp(method, "GET") == 0) {
+		/* Service Usage: every API is enabled in the sandbox. */
+		out = json_pack("{s:s, s:s}", "name", url + 4, "state", "ENABLED");
+	} else {
+		status = 404;
+		out = gce_error(404, "notFound", "The requested URL %.200s was not found", url);
+	}
+answer:
+	log_request(sb, method, url, status);
+	ret = send_json(conn, status, out);
+	json_decref(body);
+	return ret;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	buf_free(&r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static void *
+ticker(void *arg)
+{
+	struct sandbox *sb = arg;
+	struct timespec ts = {0, 200 * 1000000L};
+
+	while (!atomic_load(&sb->stopping)) {
+		gce_advance(sb->cloud);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* The sandbox's bearer token: made once, kept in DIR/access-token. */
+static int
+load_token(const char *dir, char *token, size_t size)
+{
+	char path[4200];
+	unsigned char raw[24];
+	FILE *f;
+	size_t i, n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/access-token", dir);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		n = fread(token, 1, size - 1, f);
+		fclose(f);
+		token[n] = '\0';
+		while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r'))
+			token[--n] = '\0';
+		if (n > 0)
+			return 0;
+	}
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	snprintf(token, size, "ya29.sandbox-");
+	for (i = 0; i < sizeof(raw) && strlen(token) + 3 < size; i++)
+		snprintf(token + strlen(token), size - strlen(token), "%02x", raw[i]);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fchmod(fileno(f), 0600);
+	fputs(token, f);
+	fclose(f);
+	return 0;
+}
+
+static int
+write_endpoints(const char *dir, const char *base, const char *project)
+{
+	char path[4200], tmp[4300], url[512];
+	json_t *e;
+	int rc;
+
+	e = json_object();
+	snprintf(url, sizeof(url), "%s/compute/v1/", base);
+	json_object_set_new(e, "compute", json_string(url));
+	snprintf(url, sizeof(url), "%s/", base);
+	json_object_set_new(e, "container", json_string(url));
+	json_object_set_new(e, "serviceusage", json_string(url));
+	snprintf(url, sizeof(url), "%s/admin/", base);
+	json_object_set_new(e, "admin", json_string(url));
+	json_object_set_new(e, "project", json_string(project));
+	snprintf(path, sizeof(path), "%s/access-token", dir);
+	json_object_set_new(e, "access_token_file", json_string(path));
+	snprintf(path, sizeof(path), "%s/endpoints.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rc = json_dump_file(e, tmp, JSON_INDENT(2));
+	json_decref(e);
+	if (rc != 0 || rename(tmp, path) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+usage_exit(const char *msg, const char *arg)
+{
+	fprintf(stderr, "outrigger sandbox: %s%s%s (see outrigger --help)\n", msg,
+		arg != NULL ? " " : "", arg != NULL ? arg : "");
+	exit(2);
+}
+
+int
+sandbox_main(int argc, char **argv)
+{
+	const char *listen = "127.0.0.1:8090", *dir = NULL, *project = "outrigger-sandbox";
+	struct cloud_cfg cc;
+	struct sandbox sb;
+	struct MHD_Daemon *d = NULL;
+	struct sockaddr_in sa;
+	const union MHD_DaemonInfo *di;
+	struct or_err err;
+	pthread_t tick;
+	char base[128], host[64], absdir[4096];
+	double scale = 1.0;
+	unsigned seed = 1, port;
+	sigset_t stop;
+	int i, sig, status = 1;
+
+	for (i = 2; i < argc; i++) {
+		const char *f = argv[i];
+
+		if (i + 1 >= argc)
+			usage_exit("missing value after", f);
+		if (strcmp(f, "--listen") == 0)
+			listen = argv[++i];
+		else if (strcmp(f, "--dir") == 0)
+			dir = argv[++i];
+		else if (strcmp(f, "--time-scale") == 0) {
+			char *end;
+
+			scale = strtod(argv[++i], &end);
+			if (*end != '\0' || scale <= 0 || scale > 100)
+				usage_exit("--time-scale wants a number in (0, 100], not", argv[i]);
+		} else if (strcmp(f, "--seed") == 0)
+			seed = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(f, "--project") == 0)
+			project = argv[++i];
+		else
+			usage_exit("unknown option", f);
+	}
+	if (dir == NULL)
+		usage_exit("--dir DIR is required", NULL);
+	if (sscanf(listen, "%63[^:]:%u", host, &port) != 2 || port > 65535 ||
+	    strncmp(host, "127.", 4) != 0)
+		usage_exit("--listen wants 127.x.y.z:PORT (loopback only), not", listen);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		usage_exit("cannot create", dir);
+	if (realpath(dir, absdir) == NULL)
+		usage_exit("cannot resolve", dir);
+
+	memset(&sb, 0, sizeof(sb));
+	pthread_mutex_init(&sb.lock, NULL);
+	sb.requests = json_array();
+	sb.rand_state = seed != 0 ? seed : 1;
+	if (load_token(absdir, sb.token, sizeof(sb.token)) != 0) {
+		fprintf(stderr, "outrigger sandbox: cannot make the access token in %s\n", absdir);
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		usage_exit("--listen: not an IPv4 address:", host);
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+				     MHD_USE_POLL | MHD_USE_ERROR_LOG,
+			     0, NULL, NULL, on_request, &sb, MHD_OPTION_SOCK_ADDR, &sa,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &sb,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+	if (d == NULL) {
+		fprintf(stderr, "outrigger sandbox: cannot listen on %s\n", listen);
+		goto out;
+	}
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(base, sizeof(base), "http://%s:%u", host, di != NULL ? di->port : port);
+
+	memset(&cc, 0, sizeof(cc));
+	cc.dir = absdir;
+	cc.time_scale = scale;
+	cc.seed = seed;
+	{
+		char compute[256];
+
+		snprintf(compute, sizeof(compute), "%s/compute/v1/", base);
+		cc.compute_base = compute;
+		if (cloud_open(&cc, &sb.cloud, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: %s\n", err.message);
+			goto out;
+		}
+	}
+	if (write_endpoints(absdir, base, project) != 0) {
+		fprintf(stderr, "outrigger sandbox: cannot write %s/endpoints.json\n", absdir);
+		goto out;
+	}
+	if (pthread_create(&tick, NULL, ticker, &sb) != 0)
+		goto out;
+	printf("outrigger sandbox listening on %s/ (state in %s)\n", base, absdir);
+	fflush(stdout);
+	if (sigwait(&stop, &sig) != 0)
+		sig = SIGTERM;
+	atomic_store(&sb.stopping, 1);
+	pthread_join(tick, NULL);
+	status = 0;
+out:
+	if (d != NULL)
+		MHD_stop_daemon(d);
+	cloud_close(sb.cloud);
+	faults_clear(&sb);
+	json_decref(sb.requests);
+	pthread_mutex_destroy(&sb.lock);
+	return status;
+}
