@@ -48,5 +48,6 @@ main(void)
 	suite_db();
 	suite_web();
 	suite_api();
+	suite_pki();
 	return check_done("unit");
 }

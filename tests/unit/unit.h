@@ -7,6 +7,7 @@ void suite_bp(void);
 void suite_db(void);
 void suite_web(void);
 void suite_api(void);
+void suite_pki(void);
 
 /* A fresh temporary directory for a test (mkdtemp under /tmp), and its
  * removal. */
