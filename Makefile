@@ -155,13 +155,26 @@ test-unit: build/tests/unit
 test-api: build/outrigger build/tests/api $(TEST_PLUGINS)
 	OUTRIGGER_BIN=build/outrigger build/tests/api
 
-# The sandbox judged by real clients (gcloud now; kubectl and ssh to come).
-test-sandbox: build/outrigger
+build/tests/oauth: tests/sandbox/test_oauth.c tests/check.h $(OBJ)
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ tests/sandbox/test_oauth.c $(OBJ) $(LIBS)
+
+build/asan/tests/oauth: tests/sandbox/test_oauth.c tests/check.h $(SAN_OBJ)
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ tests/sandbox/test_oauth.c $(SAN_OBJ) $(LIBS)
+
+# The sandbox judged by real clients (gcloud now; kubectl and ssh to come),
+# and its token endpoint driven from C.
+test-sandbox: build/outrigger build/tests/oauth
+	build/tests/oauth
 	tests/sandbox/gcloud.sh
 
-test-asan: build/asan/outrigger build/asan/tests/unit build/tests/api $(TEST_PLUGINS)
+test-asan: build/asan/outrigger build/asan/tests/unit build/asan/tests/oauth build/tests/api $(TEST_PLUGINS)
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/unit
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/tests/api
+	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/asan/tests/oauth
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger tests/sandbox/gcloud.sh
 
 FUZZ_SECONDS ?= 20

@@ -30,6 +30,7 @@
 #include "cloud.h"
 #include "gce.h"
 #include "log.h"
+#include "pki.h"
 
 #define BODY_MAX (4u << 20)
 #define REQUEST_LOG_MAX 4096
@@ -48,6 +49,9 @@ struct fault {
 struct sandbox {
 	struct cloud *cloud;
 	char token[65];
+	char *sa_public_pem;	/* verifies assertions at the token endpoint */
+	char *sa_email;
+	char token_uri[160];
 	pthread_mutex_t lock;	/* faults and the request log */
 	struct fault faults[FAULTS_MAX];
 	int nfaults;
@@ -222,8 +226,125 @@ static int
 authorized(struct sandbox *sb, struct MHD_Connection *conn)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	json_t *t;
+	int ok;
 
-	return h != NULL && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, sb->token) == 0;
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256)
+		return 0;
+	if (strcmp(h + 7, sb->token) == 0)
+		return 1;
+	/* A token the token endpoint issued, until it expires. */
+	cloud_lock(sb->cloud);
+	t = cloud_get(sb->cloud, "token", h + 7);
+	cloud_unlock(sb->cloud);
+	ok = t != NULL && json_integer_value(json_object_get(t, "expires_ms")) > cloud_now_ms();
+	json_decref(t);
+	return ok;
+}
+
+/* Value of key in an application/x-www-form-urlencoded body (decoded in
+ * place into out).  0 when found. */
+static int
+form_value(const char *body, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key), o = 0;
+	const char *p = body, *v;
+	unsigned hi, lo;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			for (v = p + klen + 1; *v != '\0' && *v != '&' && o + 1 < size; v++) {
+				if (*v == '+') {
+					out[o++] = ' ';
+				} else if (*v == '%' && sscanf(v + 1, "%1x%1x", &hi, &lo) == 2) {
+					out[o++] = (char)(hi * 16 + lo);
+					v += 2;
+				} else {
+					out[o++] = *v;
+				}
+			}
+			out[o] = '\0';
+			return 0;
+		}
+		p = strchr(p, '&');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+static json_t *
+oauth_error(int *status, const char *error, const char *description)
+{
+	*status = 400;
+	return json_pack("{s:s, s:s}", "error", error, "error_description", description);
+}
+
+/* The token endpoint: the JWT-bearer grant, RS256 checked against the
+ * sandbox service account's key (RFC 7523, gcp-api.md 3.2). */
+static json_t *
+token_endpoint(struct sandbox *sb, const char *body, int *status)
+{
+	static char assertion[16384];
+	char grant[128], tok[80], *claims_text = NULL;
+	unsigned char raw[24];
+	struct or_err err;
+	json_t *claims = NULL, *out;
+	const char *aud, *iss;
+	long long iat, exp, now = cloud_now_ms() / 1000;
+	FILE *f;
+	size_t i;
+
+	if (body == NULL || form_value(body, "grant_type", grant, sizeof(grant)) != 0 ||
+	    strcmp(grant, "urn:ietf:params:oauth:grant-type:jwt-bearer") != 0)
+		return oauth_error(status, "unsupported_grant_type",
+				   "Only urn:ietf:params:oauth:grant-type:jwt-bearer is supported.");
+	if (form_value(body, "assertion", assertion, sizeof(assertion)) != 0)
+		return oauth_error(status, "invalid_request", "Missing required parameter: assertion");
+	if (pki_jwt_verify_rs256(assertion, sb->sa_public_pem, &claims_text, &err) != OR_OK)
+		return oauth_error(status, "invalid_grant", "Invalid JWT Signature.");
+	claims = json_loads(claims_text, 0, NULL);
+	free(claims_text);
+	iss = json_string_value(json_object_get(claims, "iss"));
+	aud = json_string_value(json_object_get(claims, "aud"));
+	iat = json_integer_value(json_object_get(claims, "iat"));
+	exp = json_integer_value(json_object_get(claims, "exp"));
+	if (iss == NULL || strcmp(iss, sb->sa_email) != 0) {
+		out = oauth_error(status, "invalid_grant", "Invalid issuer: not a known service account.");
+	} else if (aud == NULL || (strcmp(aud, sb->token_uri) != 0 &&
+				   strcmp(aud, PKI_GOOGLE_TOKEN_URI) != 0)) {
+		out = oauth_error(status, "invalid_grant", "Invalid JWT: Token must be a short-lived "
+							   "token and in a reasonable timeframe. "
+							   "Check your iat and exp values in the JWT claim.");
+	} else if (exp <= iat || exp - iat > 3600 || iat > now + 300 || exp < now) {
+		out = oauth_error(status, "invalid_grant", "Invalid JWT: Token must be a short-lived "
+							   "token (60 minutes) and in a reasonable timeframe. "
+							   "Check your iat and exp values in the JWT claim.");
+	} else {
+		f = fopen("/dev/urandom", "rb");
+		if (f == NULL || fread(raw, 1, sizeof(raw), f) != sizeof(raw)) {
+			if (f != NULL)
+				fclose(f);
+			json_decref(claims);
+			*status = 500;
+			return json_pack("{s:s}", "error", "internal_failure");
+		}
+		fclose(f);
+		snprintf(tok, sizeof(tok), "ya29.c.sandbox-");
+		for (i = 0; i < sizeof(raw); i++)
+			snprintf(tok + strlen(tok), sizeof(tok) - strlen(tok), "%02x", raw[i]);
+		out = json_pack("{s:I, s:s}", "expires_ms",
+				(json_int_t)(cloud_now_ms() + 3600 * 1000LL), "account", iss);
+		cloud_lock(sb->cloud);
+		cloud_put(sb->cloud, "token", tok, out);
+		cloud_unlock(sb->cloud);
+		json_decref(out);
+		*status = 200;
+		out = json_pack("{s:s, s:i, s:s}", "access_token", tok, "expires_in", 3599,
+				"token_type", "Bearer");
+	}
+	json_decref(claims);
+	return out;
 }
 
 static enum MHD_Result
@@ -256,7 +377,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		out = gce_error(413, "badRequest", "request body too large");
 		goto answer;
 	}
-	if (r->body.len > 0) {
+	if (r->body.len > 0 && strcmp(url, "/token") != 0) {
 		body = json_loadb(r->body.data, r->body.len, 0, NULL);
 		if (body == NULL && strncmp(url, "/compute/", 9) == 0) {
 			status = 400;
@@ -266,6 +387,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	if (strncmp(url, "/admin/", 7) == 0) {
 		out = admin(sb, method, url, body, &status);
+		goto answer;
+	}
+	if (strcmp(url, "/token") == 0 && strcmp(method, "POST") == 0) {
+		out = token_endpoint(sb, r->body.len > 0 ? buf_str(&r->body) : NULL, &status);
 		goto answer;
 	}
 	if (!authorized(sb, conn)) {
@@ -366,6 +491,44 @@ load_token(const char *dir, char *token, size_t size)
 	return 0;
 }
 
+/* The sandbox's service account: its key file made once (0600) in DIR;
+ * the public half and the email kept for the token endpoint. */
+static int
+load_service_account(struct sandbox *sb, const char *dir, const char *project)
+{
+	char path[4200], *key_json = NULL, *pub = NULL;
+	struct or_err err;
+	json_t *key;
+	FILE *f;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/service-account.json", dir);
+	key = json_load_file(path, 0, NULL);
+	if (key == NULL) {
+		if (pki_sa_key_new(project, "outrigger", sb->token_uri, &key_json, &err) != OR_OK)
+			return -1;
+		f = fopen(path, "w");
+		if (f == NULL) {
+			pki_secret_free(key_json);
+			return -1;
+		}
+		fchmod(fileno(f), 0600);
+		fputs(key_json, f);
+		fclose(f);
+		key = json_loads(key_json, 0, NULL);
+		pki_secret_free(key_json);
+	}
+	if (key != NULL &&
+	    pki_public_pem_from_private(json_string_value(json_object_get(key, "private_key")), &pub,
+					&err) == OR_OK) {
+		sb->sa_public_pem = pub;
+		sb->sa_email = strdup(json_string_value(json_object_get(key, "client_email")));
+		rc = sb->sa_email != NULL ? 0 : -1;
+	}
+	json_decref(key);
+	return rc;
+}
+
 static int
 write_endpoints(const char *dir, const char *base, const char *project)
 {
@@ -384,6 +547,10 @@ write_endpoints(const char *dir, const char *base, const char *project)
 	json_object_set_new(e, "project", json_string(project));
 	snprintf(path, sizeof(path), "%s/access-token", dir);
 	json_object_set_new(e, "access_token_file", json_string(path));
+	snprintf(path, sizeof(path), "%s/service-account.json", dir);
+	json_object_set_new(e, "service_account_key_file", json_string(path));
+	snprintf(url, sizeof(url), "%s/token", base);
+	json_object_set_new(e, "token_uri", json_string(url));
 	snprintf(path, sizeof(path), "%s/endpoints.json", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	rc = json_dump_file(e, tmp, JSON_INDENT(2));
@@ -494,6 +661,12 @@ sandbox_main(int argc, char **argv)
 			goto out;
 		}
 	}
+	snprintf(sb.token_uri, sizeof(sb.token_uri), "%s/token", base);
+	if (load_service_account(&sb, absdir, project) != 0) {
+		fprintf(stderr, "outrigger sandbox: cannot make the service account key in %s\n",
+			absdir);
+		goto out;
+	}
 	if (write_endpoints(absdir, base, project) != 0) {
 		fprintf(stderr, "outrigger sandbox: cannot write %s/endpoints.json\n", absdir);
 		goto out;
@@ -513,6 +686,8 @@ out:
 	cloud_close(sb.cloud);
 	faults_clear(&sb);
 	json_decref(sb.requests);
+	free(sb.sa_public_pem);
+	free(sb.sa_email);
 	pthread_mutex_destroy(&sb.lock);
 	return status;
 }
