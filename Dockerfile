@@ -29,9 +29,10 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(sh /tmp/deps/tools/deps.sh list runtime) \
  && rm -rf /var/lib/apt/lists/* /tmp/deps
 
-COPY --from=build /src/build/outrigger /opt/outrigger/bin/outrigger
-COPY --from=build /src/plugins/*.so /opt/outrigger/plugins/
-COPY --from=build /src/plugins/blueprints/*.json /opt/outrigger/plugins/blueprints/
+COPY --from=build /src/build/outrigger /src/build/outrigger-step /opt/outrigger/bin/
+# plugins/ holds the built-in plugins' sources too (harmless); a wildcard
+# for *.so would fail the build while no loadable plugin exists.
+COPY --from=build /src/plugins/ /opt/outrigger/plugins/
 COPY --from=build /src/web/ /opt/outrigger/web/
 COPY --from=build /src/db/migrations/ /opt/outrigger/db/migrations/
 ENV PATH=/opt/outrigger/bin:$PATH

@@ -23,7 +23,11 @@ SANDBOX_SRC := sandbox/cloud.c sandbox/gce.c sandbox/sandbox.c
 # plugins (plugins/exec.c, plugins/wait.c), compiled into the binary.
 BUILTIN  := plugins/exec.c plugins/wait.c
 # The sandbox (sandbox/*.c) is part of the same binary: `outrigger sandbox`.
-SRC      := $(filter-out server/main.c,$(wildcard server/*.c)) $(SANDBOX_SRC)
+SRC      := $(filter-out server/main.c server/step_main.c,$(wildcard server/*.c)) $(SANDBOX_SRC)
+# The step runner program: the runner and what it needs, nothing else.
+STEP_SRC := step lcurl buf or log plugin runner
+STEP_OBJ := $(STEP_SRC:%=build/obj/%.o) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o)
+SAN_STEP_OBJ := $(STEP_SRC:%=build/asan/obj/%.o) $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o)
 HDR      := $(wildcard server/*.h sandbox/*.h include/outrigger/*.h plugins/*.h)
 EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json
 GEN      := build/gen/embedded.c
@@ -42,7 +46,7 @@ API_SRC  := $(wildcard tests/api/*.c)
 .PHONY: FORCE all deps deps-test run test test-unit test-api test-sandbox test-asan test-fuzz \
         bench-api bench-engine clean check
 
-all: build/outrigger
+all: build/outrigger build/outrigger-step
 
 deps:
 	@tools/deps.sh install build
@@ -85,9 +89,13 @@ build/obj/embedded.o: $(GEN) server/embed.h
 	@echo "  CC      $<"
 	@$(CC) $(BASE) $(CFLAGS) -c $< -o $@
 
-build/outrigger: build/obj/main.o $(OBJ)
+build/outrigger: build/obj/main.o $(OBJ) build/outrigger-step
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(CFLAGS) -o $@ build/obj/main.o $(OBJ) $(LIBS)
+
+build/outrigger-step: build/obj/step_main.o $(STEP_OBJ)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) -ldl
 
 # The same program and tests built with AddressSanitizer + UBSan.
 build/asan/obj/%.o: server/%.c $(HDR)
@@ -110,9 +118,13 @@ build/asan/obj/embedded.o: $(GEN) server/embed.h
 	@echo "  CC      $<"
 	@$(CC) $(BASE) $(SAN) -c $< -o $@
 
-build/asan/outrigger: build/asan/obj/main.o $(SAN_OBJ)
+build/asan/outrigger: build/asan/obj/main.o $(SAN_OBJ) build/asan/outrigger-step
 	@echo "  LINK    $@"
-	@$(CC) $(SAN) -o $@ $^ $(LIBS)
+	@$(CC) $(SAN) -o $@ build/asan/obj/main.o $(SAN_OBJ) $(LIBS)
+
+build/asan/outrigger-step: build/asan/obj/step_main.o $(SAN_STEP_OBJ)
+	@echo "  LINK    $@"
+	@$(CC) $(SAN) -o $@ $^ $(shell pkg-config --libs jansson) -ldl
 
 build/tests/unit: $(UNIT_SRC) tests/check.h $(OBJ)
 	@mkdir -p $(@D)

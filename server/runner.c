@@ -43,12 +43,22 @@ struct runner {
 or_rc
 runner_init(struct or_err *err)
 {
+	char step[PATH_MAX + 16], *slash;
 	ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
 	if (n <= 0)
 		return or_fail(err, OR_E_IO, NULL, NULL,
 			       "cannot find my own executable: %s", strerror(errno));
 	self_exe[n] = '\0';
+	/* Prefer the small runner program installed beside this one; it
+	 * takes the same arguments as `outrigger step`. */
+	slash = strrchr(self_exe, '/');
+	if (slash != NULL) {
+		snprintf(step, sizeof(step), "%.*s/outrigger-step", (int)(slash - self_exe),
+			 self_exe);
+		if (access(step, X_OK) == 0 && strlen(step) < sizeof(self_exe))
+			memcpy(self_exe, step, strlen(step) + 1);
+	}
 	return OR_OK;
 }
 

@@ -8,7 +8,6 @@
  */
 #include "step.h"
 
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "lcurl.h"
 #include "outrigger/plugin.h"
 #include "plugin.h"
 
@@ -389,13 +389,19 @@ h_http(or_host *h, const struct or_http_request *req, struct or_http_response *r
 	long backoff = 250, status = 0;
 	struct curl_slist *hl = NULL;
 	struct sink k = {NULL, 0, req->max_response > 0 ? req->max_response : 8u << 20, 0};
-	char *ctype;
+	const struct lcurl *L;
+	char *ctype, why[256];
 	CURLcode cc = CURLE_OK;
 	CURL *c;
 
 	memset(resp, 0, sizeof(*resp));
+	L = lcurl_get(why, sizeof(why));
+	if (L == NULL) {
+		h_fail(h, "http_error", "HTTP %s %s: %s", req->method, req->url, why);
+		return -1;
+	}
 	for (j = 0; req->headers != NULL && req->headers[j] != NULL; j++)
-		hl = curl_slist_append(hl, req->headers[j]);
+		hl = L->slist_append(hl, req->headers[j]);
 	for (i = 0; i < attempts; i++) {
 		if (i > 0) {
 			/* Exponential backoff with full jitter, capped at 8 s. */
@@ -403,7 +409,7 @@ h_http(or_host *h, const struct or_http_request *req, struct or_http_response *r
 
 			h_log(h, OR_LOG_WARN, "HTTP %s %s: %s; try %d of %d in %ld ms",
 			      req->method, req->url,
-			      status != 0 ? "retryable answer" : curl_easy_strerror(cc),
+			      status != 0 ? "retryable answer" : L->easy_strerror(cc),
 			      i + 1, attempts, wait);
 			if (h_sleep_ms(h, wait))
 				break;
@@ -413,33 +419,33 @@ h_http(or_host *h, const struct or_http_request *req, struct or_http_response *r
 		k.data = NULL;
 		k.len = 0;
 		k.too_big = 0;
-		c = curl_easy_init();
+		c = L->easy_init();
 		if (c == NULL)
 			break;
-		curl_easy_setopt(c, CURLOPT_URL, req->url);
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
+		L->easy_setopt(c, CURLOPT_URL, req->url);
+		L->easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+		L->easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+		L->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+		L->easy_setopt(c, CURLOPT_WRITEDATA, &k);
+		L->easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
+		L->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		L->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		L->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
 		if (req->body != NULL) {
-			curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+			L->easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+			L->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		}
-		cc = curl_easy_perform(c);
+		cc = L->easy_perform(c);
 		status = 0;
 		if (cc == CURLE_OK) {
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-			if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
+			L->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+			if (L->easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
 			    ctype != NULL) {
 				free(resp->content_type);
 				resp->content_type = strdup(ctype);
 			}
 		}
-		curl_easy_cleanup(c);
+		L->easy_cleanup(c);
 		if (k.too_big) {
 			h_fail(h, "too_large", "HTTP %s %s: the answer is larger than %zu bytes",
 			       req->method, req->url, k.max);
@@ -450,12 +456,12 @@ h_http(or_host *h, const struct or_http_request *req, struct or_http_response *r
 		if (cancelled_flag)
 			break;
 	}
-	curl_slist_free_all(hl);
+	L->slist_free_all(hl);
 	if (cc != CURLE_OK || k.too_big || status == 0) {
 		if (!k.too_big)
 			h_fail(h, cancelled_flag ? "cancelled" : "http_error", "HTTP %s %s: %s",
 			       req->method, req->url,
-			       cancelled_flag ? "cancelled" : curl_easy_strerror(cc));
+			       cancelled_flag ? "cancelled" : L->easy_strerror(cc));
 		free(k.data);
 		free(resp->content_type);
 		memset(resp, 0, sizeof(*resp));
@@ -623,7 +629,6 @@ step_main(int argc, char **argv)
 	if (!json_is_object(h.secrets))
 		h.secrets = json_object();
 	h.strings = json_array();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	srandom((unsigned)(time(NULL) ^ getpid()));
 
 	dir = json_string_value(json_object_get(h.job, "plugins_dir"));
@@ -663,7 +668,7 @@ step_main(int argc, char **argv)
 									   : "the plugin reported failure without a reason"));
 	}
 out:
-	curl_global_cleanup();
+	lcurl_release();
 	json_decref(h.job);
 	json_decref(h.state);
 	json_decref(h.secrets);
