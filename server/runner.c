@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@ struct stream {
 
 struct runner {
 	pid_t pid;
+	int pidfd;		/* readable when it exits (-1: kernel without pidfd) */
 	int job_fd;		/* our end of its descriptor 0 */
 	struct stream s[3];	/* RUNNER_PROTO, RUNNER_STDOUT, RUNNER_STDERR */
 	int reaped;
@@ -144,6 +146,7 @@ runner_spawn(json_t *job, struct runner **out, struct or_err *err)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return or_fail(err, OR_E_NOMEM, NULL, NULL, "out of memory");
+	r->pidfd = -1;
 	json_object_set_new(job, "parent", json_integer(getpid()));
 	text = json_dumps(job, JSON_COMPACT);
 	if (text == NULL || pipe2(in, O_CLOEXEC) != 0 || pipe2(o, O_CLOEXEC) != 0 ||
@@ -163,6 +166,11 @@ runner_spawn(json_t *job, struct runner **out, struct or_err *err)
 	close(o[1]);
 	close(e[1]);
 	close(p[1]);
+	/* A descriptor that polls readable when the runner exits, so the
+	 * scheduler learns it at once instead of looking again later. */
+	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	if (r->pidfd >= 0)
+		fcntl(r->pidfd, F_SETFD, FD_CLOEXEC);
 	r->job_fd = in[1];
 	r->s[RUNNER_PROTO].fd = p[0];
 	r->s[RUNNER_STDOUT].fd = o[0];
@@ -201,6 +209,14 @@ int
 runner_pollfds(const struct runner *r, struct pollfd *fds, void **tags)
 {
 	int i, n = 0;
+
+	if (r->pidfd >= 0 && !r->reaped) {
+		fds[n].fd = r->pidfd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		tags[n] = NULL; /* nothing to read: it means "exited" */
+		n++;
+	}
 
 	for (i = 0; i < 3; i++) {
 		if (r->s[i].fd < 0)
@@ -252,10 +268,14 @@ void
 runner_read(struct runner *r, void *tag, runner_line_fn fn, void *ctx)
 {
 	struct stream *st = tag;
-	enum runner_stream which = (enum runner_stream)(st - r->s);
+	enum runner_stream which;
 	char chunk[65536];
 	ssize_t n;
 	int rounds;
+
+	if (st == NULL)
+		return; /* the pidfd: reaping comes next */
+	which = (enum runner_stream)(st - r->s);
 
 	/* A bounded number of reads, so one chatty runner cannot starve the
 	 * others sharing the scheduler's loop. */
@@ -331,6 +351,8 @@ runner_free(struct runner *r)
 	}
 	if (r->job_fd >= 0)
 		close(r->job_fd);
+	if (r->pidfd >= 0)
+		close(r->pidfd);
 	free(r);
 }
 

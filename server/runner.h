@@ -32,7 +32,8 @@ or_rc runner_spawn(json_t *job, struct runner **out, struct or_err *err);
 
 pid_t runner_pid(const struct runner *r);
 
-/* The open output descriptors, for poll(); returns how many (0..3). */
+/* The descriptors to poll: the open output streams, and one that becomes
+ * readable when the runner exits; returns how many (0..4). */
 int runner_pollfds(const struct runner *r, struct pollfd *fds, void **tags);
 
 /* Read what is ready on one of them (tag from runner_pollfds) and call fn

@@ -58,6 +58,7 @@ struct sstep {
 	json_t *result;		/* the runner's result message, owned */
 	long long kill_at;	/* ms: next escalation after a SIGTERM */
 	int term_sent, hup_sent;
+	int wstatus;		/* of the runner, once reaped */
 };
 
 struct srun {
@@ -992,13 +993,18 @@ reap_and_kill(struct sched *s, long long now, long long *wake_at)
 			} else if (st->kill_at > 0 && (*wake_at == 0 || st->kill_at < *wake_at)) {
 				*wake_at = st->kill_at;
 			}
+			/* Reaped as soon as it exits (its pidfd wakes us), then
+			 * finished once its streams are drained too. */
+			if (!runner_reap(st->runner, &st->wstatus)) {
+				if (runner_eof(st->runner) && (*wake_at == 0 || now + 2 < *wake_at))
+					*wake_at = now + 2; /* no pidfd: look again soon */
+				continue;
+			}
 			if (!runner_eof(st->runner))
 				continue;
-			if (runner_reap(st->runner, &ws)) {
-				finish_step(s, st, ws);
-				finished++;
-			} else if (*wake_at == 0 || now + 2 < *wake_at)
-				*wake_at = now + 2; /* exiting: look again soon */
+			ws = st->wstatus;
+			finish_step(s, st, ws);
+			finished++;
 		}
 	}
 	return finished;
@@ -1008,9 +1014,9 @@ static void *
 sched_main(void *arg)
 {
 	struct sched *s = arg;
-	struct pollfd fds[1 + MAX_RUNNERS * 3];
-	void *tags[1 + MAX_RUNNERS * 3];
-	struct sstep *owner[1 + MAX_RUNNERS * 3];
+	struct pollfd fds[1 + MAX_RUNNERS * 4];
+	void *tags[1 + MAX_RUNNERS * 4];
+	struct sstep *owner[1 + MAX_RUNNERS * 4];
 	struct srun *r;
 	long long now, wake_at;
 	char drain[256];
@@ -1031,7 +1037,7 @@ sched_main(void *arg)
 		for (r = s->runs; r != NULL; r = r->next)
 			for (j = 0; j < r->n; j++) {
 				if (r->steps[j].runner == NULL ||
-				    n + 3 > (int)(sizeof(fds) / sizeof(fds[0])))
+				    n + 4 > (int)(sizeof(fds) / sizeof(fds[0])))
 					continue;
 				k = runner_pollfds(r->steps[j].runner, fds + n, tags + n);
 				for (i = 0; i < k; i++)

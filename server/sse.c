@@ -37,6 +37,7 @@ struct client;
 
 struct channel {
 	long long run;
+	unsigned clients;	/* streams of this run open now */
 	struct frame *ring;	/* circular, RING_MAX slots */
 	size_t head, count;	/* oldest slot, frames held */
 	long long last_seq;	/* newest published */
@@ -48,6 +49,7 @@ struct channel {
 
 struct client {
 	struct sse_hub *hub;
+	struct channel *ch;	/* counted in ch->clients while open */
 	struct MHD_Connection *conn;
 	long long run;
 	long long after;	/* last event sent (or queued in out) */
@@ -134,7 +136,7 @@ channel_evict(struct sse_hub *hub)
 
 	for (pp = &hub->channels; *pp != NULL; pp = &(*pp)->next) {
 		n++;
-		if ((*pp)->waiters == NULL &&
+		if ((*pp)->waiters == NULL && (*pp)->clients == 0 &&
 		    (victim == NULL || (*pp)->touched < (*victim)->touched))
 			victim = pp;
 	}
@@ -194,9 +196,21 @@ sse_publish(struct sse_hub *hub, long long run, const struct db_event *ev,
 	if (hub == NULL)
 		return;
 	pthread_mutex_lock(&hub->lock);
-	ch = channel_get(hub, run);
-	if (ch == NULL)
+	ch = channel_find(hub, run);
+	if (ch == NULL || ch->clients == 0) {
+		/* Nobody watches: no frames to build (log ingestion pays for
+		 * them otherwise).  A later watcher reads the store. */
+		if (ch != NULL) {
+			for (i = 0; i < ch->count; i++)
+				free(ch->ring[(ch->head + i) % RING_MAX].text);
+			ch->head = ch->count = 0;
+			if (n > 0 && ev[n - 1].seq > ch->last_seq)
+				ch->last_seq = ev[n - 1].seq;
+			if (finished)
+				ch->finished = 1;
+		}
 		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		if (ev[i].seq <= ch->last_seq)
 			continue;
@@ -382,6 +396,8 @@ client_free(void *cls)
 
 	pthread_mutex_lock(&c->hub->lock);
 	c->hub->watchers--;
+	if (c->ch != NULL)
+		c->ch->clients--;
 	pthread_mutex_unlock(&c->hub->lock);
 	buf_free(&c->out);
 	free(c);
@@ -413,6 +429,9 @@ sse_response(struct sse_hub *hub, struct MHD_Connection *conn, long long run,
 	}
 	pthread_mutex_lock(&hub->lock);
 	hub->watchers++;
+	c->ch = channel_get(hub, run);
+	if (c->ch != NULL)
+		c->ch->clients++;
 	pthread_mutex_unlock(&hub->lock);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");

@@ -78,34 +78,40 @@ proto_send(json_t *msg)
 }
 
 /* Read one line from descriptor 0 (the job or an answer); NULL at EOF.
- * Byte by byte: lines are short and rare, and no read-ahead may swallow
- * the next answer. */
+ * Reads in blocks and keeps what follows the line for the next call (the
+ * server writes answers only when asked, so nothing is lost). */
 static char *
 read_line(void)
 {
+	static char pending[65536];
+	static size_t have;
 	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap), *p;
+	char *buf = malloc(cap), *p, *nl;
+	size_t take;
 	ssize_t n;
-	char c;
 
 	if (buf == NULL)
 		return NULL;
 	for (;;) {
-		n = read(0, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(buf);
-			return NULL;
-		}
-		if (c == '\n')
-			break;
-		if (len + 2 > cap) {
-			if (cap >= STEP_LINE_MAX) {
+		if (have == 0) {
+			n = read(0, pending, sizeof(pending));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
 				free(buf);
 				return NULL;
 			}
-			cap *= 2;
+			have = (size_t)n;
+		}
+		nl = memchr(pending, '\n', have);
+		take = nl != NULL ? (size_t)(nl - pending) : have;
+		if (len + take + 1 > cap) {
+			while (len + take + 1 > cap)
+				cap *= 2;
+			if (cap > STEP_LINE_MAX) {
+				free(buf);
+				return NULL;
+			}
 			p = realloc(buf, cap);
 			if (p == NULL) {
 				free(buf);
@@ -113,7 +119,14 @@ read_line(void)
 			}
 			buf = p;
 		}
-		buf[len++] = c;
+		memcpy(buf + len, pending, take);
+		len += take;
+		if (nl != NULL)
+			take++; /* the newline itself */
+		memmove(pending, pending + take, have - take);
+		have -= take;
+		if (nl != NULL)
+			break;
 	}
 	buf[len] = '\0';
 	return buf;

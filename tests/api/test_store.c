@@ -54,12 +54,12 @@ t_migrate_command(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(db, sizeof(db), "%s/sub/dir/new.db", dir); /* parents are made */
 	CHECK_INT(run_bin(args, out, sizeof(out)), 0);
-	CHECK(strstr(out, "schema version 2") != NULL);
+	CHECK(strstr(out, "schema version 3") != NULL);
 	CHECK(access(db, F_OK) == 0);
 	/* Idempotent. */
 	CHECK_INT(run_bin(jm, out, sizeof(out)), 0);
 	CHECK(strstr(out, "applied migration") == NULL);
-	CHECK(strstr(out, "schema version 2") != NULL);
+	CHECK(strstr(out, "schema version 3") != NULL);
 	/* A database from a newer schema is refused, by migrate and by serve. */
 	CHECK(sql_exec(db, "INSERT INTO schema_migrations VALUES (9999, 'future.sql', 'x')") == 0);
 	CHECK_INT(run_bin(args, out, sizeof(out)), 1);

@@ -50,7 +50,7 @@ t_migrate_and_version(void)
 	int v = -1;
 
 	CHECK_INT(db_schema_version(db, &v, NULL), OR_OK);
-	CHECK_INT(v, 2);
+	CHECK_INT(v, 3);
 	CHECK_INT(db_migrate(db, NULL), OR_OK); /* idempotent */
 	CHECK_INT(db_ping(db, NULL), OR_OK);
 	db_close(db);
@@ -68,7 +68,7 @@ t_migrate_and_version(void)
 	CHECK_INT(db_migrate(db, &err), OR_E_CONFLICT);
 	CHECK_STR(err.code, "schema_too_new");
 	CHECK(strstr(err.message, "schema version 7") != NULL);
-	CHECK(strstr(err.message, "up to 2") != NULL);
+	CHECK(strstr(err.message, "up to 3") != NULL);
 	db_close(db);
 	tmpdir_remove(dir);
 }
