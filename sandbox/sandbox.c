@@ -29,6 +29,8 @@
 #include "buf.h"
 #include "cloud.h"
 #include "gce.h"
+#include "gke.h"
+#include "kube.h"
 #include "log.h"
 #include "pki.h"
 
@@ -46,8 +48,19 @@ struct fault {
 	char message[256];
 };
 
+#define CLUSTERS_MAX 32
+
+/* A running cluster's Kubernetes API. */
+struct cluster_api {
+	char path[256];		/* the cluster's document */
+	struct kube *kube;
+};
+
 struct sandbox {
 	struct cloud *cloud;
+	char dir[4096];
+	double time_scale;
+	struct cluster_api clusters[CLUSTERS_MAX];
 	char token[65];
 	char *sa_public_pem;	/* verifies assertions at the token endpoint */
 	char *sa_email;
@@ -222,24 +235,226 @@ admin(struct sandbox *sb, const char *method, const char *path, json_t *body, in
 
 /* ---- requests -------------------------------------------------------------- */
 
+/* Is bearer a token of this sandbox?  (The token file's, or one the token
+ * endpoint issued and that has not expired.)  Also the check of every
+ * cluster's Kubernetes API, as GKE accepts Google tokens. */
 static int
-authorized(struct sandbox *sb, struct MHD_Connection *conn)
+token_ok(void *ctx, const char *bearer)
 {
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	struct sandbox *sb = ctx;
 	json_t *t;
 	int ok;
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256)
+	if (bearer == NULL || bearer[0] == '\0' || strlen(bearer) > 256)
 		return 0;
-	if (strcmp(h + 7, sb->token) == 0)
+	if (strcmp(bearer, sb->token) == 0)
 		return 1;
-	/* A token the token endpoint issued, until it expires. */
 	cloud_lock(sb->cloud);
-	t = cloud_get(sb->cloud, "token", h + 7);
+	t = cloud_get(sb->cloud, "token", bearer);
 	cloud_unlock(sb->cloud);
 	ok = t != NULL && json_integer_value(json_object_get(t, "expires_ms")) > cloud_now_ms();
 	json_decref(t);
 	return ok;
+}
+
+static int
+authorized(struct sandbox *sb, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+
+	return h != NULL && strncmp(h, "Bearer ", 7) == 0 && token_ok(sb, h + 7);
+}
+
+/* ---- clusters: a Kubernetes API each ------------------------------------- */
+
+/* Read a whole small file (a PEM); NULL when absent. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *data;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	data = calloc(1, 65536);
+	n = data != NULL ? fread(data, 1, 65535, f) : 0;
+	fclose(f);
+	if (data != NULL && n == 0) {
+		free(data);
+		data = NULL;
+	}
+	return data;
+}
+
+static int
+spit(const char *path, const char *text, int mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fchmod(fileno(f), (mode_t)mode);
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* Start the Kubernetes API of cluster doc: its own CA (made once, kept in
+ * DIR/clusters/N/), a server certificate for its endpoint address, port
+ * 443 as root.  Fills endpoint and masterAuth.  Called with the cloud
+ * locked (from the operation's effect) or at start-up. */
+static int
+cluster_start(struct sandbox *sb, json_t *cl, char *msg, size_t size)
+{
+	struct pki_issue_opts io;
+	struct pki_cert *ca = NULL, *srv = NULL;
+	struct kube_cfg kc;
+	struct or_err err;
+	struct cluster_api *slot = NULL;
+	char cdir[4300], path[4400], addr[32], range[64], endpoint[48];
+	char *ca_pem = NULL, *ca_key = NULL, *srv_pem = NULL, *srv_key = NULL, *b64 = NULL;
+	const char *ips[2];
+	long long idx = json_integer_value(json_object_get(cl, "_index"));
+	int i, rc = -1;
+
+	for (i = 0; i < CLUSTERS_MAX && slot == NULL; i++)
+		if (sb->clusters[i].kube == NULL)
+			slot = &sb->clusters[i];
+	if (slot == NULL) {
+		snprintf(msg, size, "the sandbox runs at most %d clusters", CLUSTERS_MAX);
+		return -1;
+	}
+	snprintf(addr, sizeof(addr), "127.20.%lld.1", 1 + idx % 250);
+	snprintf(range, sizeof(range), "127.30.%lld.10-127.30.%lld.250", 1 + idx % 250,
+		 1 + idx % 250);
+	snprintf(cdir, sizeof(cdir), "%s/clusters", sb->dir);
+	mkdir(cdir, 0755);
+	snprintf(cdir, sizeof(cdir), "%s/clusters/%lld", sb->dir, idx);
+	mkdir(cdir, 0700);
+	snprintf(path, sizeof(path), "%s/ca.pem", cdir);
+	ca_pem = slurp(path);
+	snprintf(path, sizeof(path), "%s/ca.key", cdir);
+	ca_key = slurp(path);
+	if (ca_pem == NULL || ca_key == NULL ||
+	    pki_cert_load(ca_pem, ca_key, &ca, &err) != OR_OK) {
+		free(ca_pem);
+		pki_secret_free(ca_key);
+		ca_pem = ca_key = NULL;
+		if (pki_ca_new("outrigger sandbox", json_string_value(json_object_get(cl, "name")),
+			       3650, &ca, &err) != OR_OK ||
+		    pki_cert_pem(ca, &ca_pem, &ca_key, &err) != OR_OK)
+			goto fail;
+		snprintf(path, sizeof(path), "%s/ca.pem", cdir);
+		spit(path, ca_pem, 0644);
+		snprintf(path, sizeof(path), "%s/ca.key", cdir);
+		spit(path, ca_key, 0600);
+	}
+	memset(&io, 0, sizeof(io));
+	ips[0] = addr;
+	ips[1] = NULL;
+	io.cn = "kube-apiserver";
+	io.days = 365;
+	io.ips = ips;
+	io.n_ips = 1;
+	io.server_auth = 1;
+	if (pki_issue(ca, &io, &srv, &err) != OR_OK ||
+	    pki_cert_pem(srv, &srv_pem, &srv_key, &err) != OR_OK)
+		goto fail;
+	memset(&kc, 0, sizeof(kc));
+	kc.dir = cdir;
+	kc.listen_addr = addr;
+	kc.port = geteuid() == 0 ? 443 : 0;
+	kc.tls_cert_pem = srv_pem;
+	kc.tls_key_pem = srv_key;
+	kc.auth = token_ok;
+	kc.auth_ctx = sb;
+	kc.service_cidr = json_string_value(json_object_get(cl, "servicesIpv4Cidr"));
+	kc.pod_cidr = json_string_value(json_object_get(cl, "clusterIpv4Cidr"));
+	kc.lb_range = range;
+	kc.time_scale = sb->time_scale;
+	if (kube_start(&kc, &slot->kube, &err) != OR_OK)
+		goto fail;
+	snprintf(slot->path, sizeof(slot->path), "%s",
+		 strstr(json_string_value(json_object_get(cl, "selfLink")), "projects/"));
+	if (kube_port(slot->kube) == 443)
+		snprintf(endpoint, sizeof(endpoint), "%s", addr);
+	else
+		snprintf(endpoint, sizeof(endpoint), "%s:%u", addr, kube_port(slot->kube));
+	b64 = pki_b64_encode(ca_pem, strlen(ca_pem));
+	json_object_set_new(cl, "endpoint", json_string(endpoint));
+	json_object_set_new(cl, "masterAuth", json_pack("{s:s}", "clusterCaCertificate", b64));
+	rc = 0;
+	goto out;
+fail:
+	snprintf(msg, size, "the cluster's Kubernetes API did not start: %s", err.message);
+out:
+	free(b64);
+	free(ca_pem);
+	pki_secret_free(ca_key);
+	free(srv_pem);
+	pki_secret_free(srv_key);
+	pki_cert_free(ca);
+	pki_cert_free(srv);
+	return rc;
+}
+
+static int
+hook_cluster_up(void *ctx, json_t *cl, char *msg, size_t size)
+{
+	return cluster_start(ctx, cl, msg, size);
+}
+
+static void
+hook_cluster_down(void *ctx, json_t *cl)
+{
+	struct sandbox *sb = ctx;
+	const char *self = json_string_value(json_object_get(cl, "selfLink"));
+	int i;
+
+	for (i = 0; i < CLUSTERS_MAX; i++)
+		if (sb->clusters[i].kube != NULL && self != NULL &&
+		    strstr(self, sb->clusters[i].path) != NULL) {
+			kube_stop(sb->clusters[i].kube);
+			kube_free(sb->clusters[i].kube);
+			sb->clusters[i].kube = NULL;
+		}
+}
+
+/* At start-up: every RUNNING cluster gets its API back (state is in its
+ * directory; the endpoint may move when not root). */
+static void
+clusters_resume(struct sandbox *sb)
+{
+	json_t *all, *cl;
+	char msg[512];
+	size_t i;
+
+	cloud_lock(sb->cloud);
+	all = cloud_list(sb->cloud, "cluster", "projects/");
+	json_array_foreach(all, i, cl) {
+		if (strcmp(json_string_value(json_object_get(cl, "status")), "RUNNING") != 0)
+			continue;
+		if (cluster_start(sb, cl, msg, sizeof(msg)) != 0)
+			log_warn("sandbox: cluster %s: %s",
+				 json_string_value(json_object_get(cl, "name")), msg);
+		cloud_put(sb->cloud, "cluster",
+			  strstr(json_string_value(json_object_get(cl, "selfLink")), "projects/"), cl);
+	}
+	json_decref(all);
+	cloud_unlock(sb->cloud);
+}
+
+static void
+clusters_stop(struct sandbox *sb)
+{
+	int i;
+
+	for (i = 0; i < CLUSTERS_MAX; i++)
+		if (sb->clusters[i].kube != NULL) {
+			kube_stop(sb->clusters[i].kube);
+			kube_free(sb->clusters[i].kube);
+			sb->clusters[i].kube = NULL;
+		}
 }
 
 /* Value of key in an application/x-www-form-urlencoded body (decoded in
@@ -405,6 +620,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		goto answer;
 	if (strncmp(url, "/compute/v1/", 12) == 0) {
 		gce_handle(sb->cloud, method, url + 12, body, &out, &status);
+	} else if (strncmp(url, "/v1/projects/", 13) == 0 &&
+		   (strstr(url, "/locations/") != NULL || strstr(url, "/zones/") != NULL)) {
+		gke_handle(sb->cloud, method, url + 4, body, &out, &status);
 	} else if (strncmp(url, "/v1/projects/", 13) == 0 && strstr(url, "/services/") != NULL &&
 		   strcmp(method, "GET") == 0) {
 		/* Service Usage: every API is enabled in the sandbox. */
@@ -446,6 +664,7 @@ ticker(void *arg)
 
 	while (!atomic_load(&sb->stopping)) {
 		gce_advance(sb->cloud);
+		gke_advance(sb->cloud);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -671,6 +890,14 @@ sandbox_main(int argc, char **argv)
 		fprintf(stderr, "outrigger sandbox: cannot write %s/endpoints.json\n", absdir);
 		goto out;
 	}
+	snprintf(sb.dir, sizeof(sb.dir), "%s", absdir);
+	sb.time_scale = scale;
+	{
+		struct gke_hooks gh = {&sb, hook_cluster_up, hook_cluster_down};
+
+		gke_set_hooks(&gh);
+	}
+	clusters_resume(&sb);
 	if (pthread_create(&tick, NULL, ticker, &sb) != 0)
 		goto out;
 	printf("outrigger sandbox listening on %s/ (state in %s)\n", base, absdir);
@@ -679,6 +906,7 @@ sandbox_main(int argc, char **argv)
 		sig = SIGTERM;
 	atomic_store(&sb.stopping, 1);
 	pthread_join(tick, NULL);
+	clusters_stop(&sb);
 	status = 0;
 out:
 	if (d != NULL)

@@ -20,7 +20,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${OUTRIGGER_IN_NETNS:-}" ] && command -v unshare 
 	exec unshare --net env OUTRIGGER_IN_NETNS=1 bash -c 'ip link set lo up 2>/dev/null; exec "$0" "$@"' "$0" "$@"
 fi
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 TW=$(mktemp -d /tmp/outrigger-gcloud-XXXXXX)
 SB_PID=
 cleanup() {
@@ -57,6 +57,8 @@ start_sandbox() {
 	done
 	BASE=$(sed -n 's/.*listening on \(http[^ ]*\)\/ .*/\1/p' "$TW/sb.out")
 	export CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=$BASE/compute/v1/
+	export CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER=$BASE/
+	export CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE=$BASE/
 }
 
 stop_sandbox() {
@@ -66,7 +68,7 @@ stop_sandbox() {
 	return $st
 }
 
-export HOME=$TW/home CLOUDSDK_CONFIG=$TW/gcloud
+export HOME=$TW/home CLOUDSDK_CONFIG=$TW/gcloud KUBECONFIG=$TW/kubeconfig
 export CLOUDSDK_AUTH_ACCESS_TOKEN_FILE=$TW/sb/access-token
 export CLOUDSDK_CORE_PROJECT=tutorial-project CLOUDSDK_CORE_DISABLE_PROMPTS=1
 export CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true
@@ -144,10 +146,74 @@ check bad_token 1 'invalid authentication credentials' -- \
 	env CLOUDSDK_AUTH_ACCESS_TOKEN_FILE="$TW/bad-token" \
 	gcloud compute instances describe istio-gce --zone us-west2-a
 
+# GKE: the tutorial's cluster, then kubectl through the kubeconfig gcloud
+# writes (TLS with the cluster's CA, the token from gke-gcloud-auth-plugin).
+check cluster_create 0 'west +us-west2-a +1\.[0-9.]+-gke\.[0-9]+ +127\.20\.[0-9]+\.1(:[0-9]+)? +n1-standard-2 .* 5 +RUNNING' -- \
+	gcloud container clusters create west --zone us-west2-a --machine-type n1-standard-2 \
+	--num-nodes 5 --disk-size 100 --network default --enable-ip-alias
+check cluster_describe 0 '^RUNNING	10\.[0-9]+\.0\.0/14	10\.[0-9]+\.0\.0/20	127\.20\.' -- \
+	gcloud container clusters describe west --zone us-west2-a \
+	--format 'value(status,clusterIpv4Cidr,servicesIpv4Cidr,endpoint)'
+check cluster_image_cos_refused 1 'Setting image type COS is not supported' -- \
+	gcloud container clusters create east --zone us-west2-a --image-type COS
+check cluster_version_refused 1 'Master version "1.5" is unsupported' -- \
+	gcloud container clusters create east --zone us-west2-a --cluster-version 1.5
+check cluster_list 0 'west' -- gcloud container clusters list
+check get_credentials 0 'kubeconfig entry generated for west' -- \
+	gcloud container clusters get-credentials west --zone us-west2-a
+check kubectl_get_ns 0 'kube-system +Active' -- kubectl get ns
+check kubectl_create_ns 0 'namespace/istio-system created' -- kubectl create namespace istio-system
+printf 'root-cert' >"$TW/root-cert.pem"
+check kubectl_secret 0 'secret/cacerts created' -- \
+	kubectl create secret generic cacerts -n istio-system --from-file="$TW/root-cert.pem"
+check kubectl_label 0 'namespace/default labeled' -- kubectl label namespace default istio-injection=enabled
+FIX=""
+for d in ../shared/fixtures/online-boutique /work/shared/fixtures/online-boutique; do
+	[ -d "$d" ] && FIX=$d && break
+done
+if [ -n "$FIX" ]; then
+	for v in v0.2.0 v0.10.6; do
+		check "kubectl_apply_$v" 0 'deployment.apps/frontend (created|configured)' -- \
+			kubectl apply -f "$FIX/$v/kubernetes-manifests.yaml"
+	done
+	check kubectl_apply_unchanged 0 'deployment.apps/frontend unchanged' -- \
+		kubectl apply -f "$FIX/v0.10.6/kubernetes-manifests.yaml"
+	check kubectl_apply_server_side 0 'deployment.apps/frontend serverside-applied' -- \
+		kubectl apply --server-side -f "$FIX/v0.10.6/kubernetes-manifests.yaml"
+	check kubectl_wait 0 'condition met' -- \
+		kubectl wait --for=condition=Available deployment/frontend --timeout=60s
+	check kubectl_get_pods 0 'frontend-[a-z0-9-]+ +1/1 +Running' -- kubectl get pods
+	lbip=""
+	for _ in $(seq 100); do
+		lbip=$(kubectl get svc frontend-external -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null)
+		[ -n "$lbip" ] && break
+		sleep 0.1
+	done
+	check kubectl_lb_ip 0 '^127\.30\.[0-9]+\.[0-9]+$' -- echo "$lbip"
+	check kubectl_delete 0 'deployment.apps "frontend" deleted' -- \
+		kubectl delete -f "$FIX/v0.10.6/kubernetes-manifests.yaml"
+else
+	echo "skip kubectl_apply: ../shared/fixtures (the upstream Online Boutique manifests) is not here"
+	skipped=$((skipped + 1))
+fi
+check kubectl_bad_token 1 'Unauthorized' -- kubectl get ns --token not-a-token
+
 check instance_delete 0 'Deleted' -- gcloud compute instances delete istio-gce --zone us-west2-a
 check instance_gone 1 'was not found' -- gcloud compute instances describe istio-gce --zone us-west2-a
 check firewall_delete 0 'Deleted' -- gcloud compute firewall-rules delete k8s-to-istio-gce
 check firewall_gone 1 'was not found' -- gcloud compute firewall-rules describe k8s-to-istio-gce
 
-echo "gcloud: $passed passed, $failed failed"
+# A restart keeps the cluster, and its Kubernetes API comes back.
+if stop_sandbox; then ok sandbox_stops_with_cluster; else fail sandbox_stops_with_cluster "non-zero exit"; fi
+start_sandbox
+gcloud container clusters get-credentials west --zone us-west2-a >/dev/null 2>&1
+check cluster_api_after_restart 0 'istio-system +Active' -- kubectl get ns
+check cluster_delete 0 'Deleted' -- gcloud container clusters delete west --zone us-west2-a
+check cluster_gone 1 'No cluster named|Not found' -- gcloud container clusters describe west --zone us-west2-a
+
+if [ "$skipped" -gt 0 ]; then
+	echo "gcloud: $passed passed, $failed failed, $skipped skipped"
+else
+	echo "gcloud: $passed passed, $failed failed"
+fi
 [ "$failed" = 0 ]
