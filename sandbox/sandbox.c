@@ -31,6 +31,7 @@
 #include "gce.h"
 #include "gke.h"
 #include "kube.h"
+#include "vm.h"
 #include "log.h"
 #include "pki.h"
 
@@ -56,8 +57,18 @@ struct cluster_api {
 	struct kube *kube;
 };
 
+#define VMS_MAX 64
+
+/* A RUNNING instance's VM: a real sshd in its own namespaces. */
+struct vm_slot {
+	char path[512];		/* the instance's selfLink path */
+	struct vm *vm;
+};
+
 struct sandbox {
 	struct cloud *cloud;
+	int vms_ok;		/* VMs can run here (root, namespaces, sshd) */
+	struct vm_slot vms[VMS_MAX];
 	char dir[4096];
 	double time_scale;
 	struct cluster_api clusters[CLUSTERS_MAX];
@@ -417,6 +428,126 @@ hook_cluster_down(void *ctx, json_t *cl)
 			kube_stop(sb->clusters[i].kube);
 			kube_free(sb->clusters[i].kube);
 			sb->clusters[i].kube = NULL;
+		}
+}
+
+/* ---- instances: a VM each -------------------------------------------------- */
+
+static const char *
+metadata_value(json_t *instance, const char *key)
+{
+	json_t *items = json_object_get(json_object_get(instance, "metadata"), "items"), *it;
+	size_t i;
+
+	json_array_foreach(items, i, it)
+		if (strcmp(json_string_value(json_object_get(it, "key")), key) == 0)
+			return json_string_value(json_object_get(it, "value"));
+	return NULL;
+}
+
+static struct vm_slot *
+vm_slot_of(struct sandbox *sb, json_t *instance)
+{
+	const char *self = json_string_value(json_object_get(instance, "selfLink"));
+	int i;
+
+	for (i = 0; i < VMS_MAX; i++)
+		if (sb->vms[i].vm != NULL && self != NULL && strstr(self, sb->vms[i].path) != NULL &&
+		    strlen(strstr(self, sb->vms[i].path)) == strlen(sb->vms[i].path))
+			return &sb->vms[i];
+	return NULL;
+}
+
+static void
+hook_instance_running(void *ctx, json_t *instance)
+{
+	struct sandbox *sb = ctx;
+	struct vm_cfg vc;
+	struct or_err err;
+	struct vm_slot *slot = NULL;
+	char vdir[4300];
+	const char *self = json_string_value(json_object_get(instance, "selfLink"));
+	int i;
+
+	if (!sb->vms_ok || self == NULL || vm_slot_of(sb, instance) != NULL)
+		return;
+	for (i = 0; i < VMS_MAX && slot == NULL; i++)
+		if (sb->vms[i].vm == NULL)
+			slot = &sb->vms[i];
+	if (slot == NULL) {
+		log_warn("sandbox: at most %d VMs run at once", VMS_MAX);
+		return;
+	}
+	snprintf(vdir, sizeof(vdir), "%s/vms", sb->dir);
+	mkdir(vdir, 0755);
+	snprintf(vdir, sizeof(vdir), "%s/vms/%s", sb->dir,
+		 json_string_value(json_object_get(instance, "id")));
+	memset(&vc, 0, sizeof(vc));
+	vc.dir = vdir;
+	vc.name = json_string_value(json_object_get(instance, "name"));
+	vc.address = json_string_value(json_object_get(instance, "_ip"));
+	vc.port = 22;
+	vc.ssh_keys = metadata_value(instance, "ssh-keys");
+	if (vm_start(&vc, &slot->vm, &err) != OR_OK) {
+		log_warn("sandbox: VM of %s did not start: %s", vc.name, err.message);
+		slot->vm = NULL;
+		return;
+	}
+	snprintf(slot->path, sizeof(slot->path), "%s", strstr(self, "projects/"));
+}
+
+static void
+hook_instance_deleted(void *ctx, json_t *instance)
+{
+	struct vm_slot *slot = vm_slot_of(ctx, instance);
+	struct or_err err;
+
+	if (slot == NULL)
+		return;
+	vm_stop(slot->vm, &err);
+	vm_free(slot->vm);
+	slot->vm = NULL;
+}
+
+static void
+hook_metadata_changed(void *ctx, json_t *instance)
+{
+	struct vm_slot *slot = vm_slot_of(ctx, instance);
+	struct or_err err;
+	const char *keys = metadata_value(instance, "ssh-keys");
+
+	if (slot != NULL && vm_set_ssh_keys(slot->vm, keys != NULL ? keys : "", &err) != OR_OK)
+		log_warn("sandbox: ssh-keys of %s: %s",
+			 json_string_value(json_object_get(instance, "name")), err.message);
+}
+
+/* At start-up: every RUNNING instance gets its VM back. */
+static void
+vms_resume(struct sandbox *sb)
+{
+	json_t *all, *inst;
+	size_t i;
+
+	cloud_lock(sb->cloud);
+	all = cloud_list(sb->cloud, "instance", "projects/");
+	json_array_foreach(all, i, inst)
+		if (strcmp(json_string_value(json_object_get(inst, "status")), "RUNNING") == 0)
+			hook_instance_running(sb, inst);
+	json_decref(all);
+	cloud_unlock(sb->cloud);
+}
+
+static void
+vms_stop(struct sandbox *sb)
+{
+	struct or_err err;
+	int i;
+
+	for (i = 0; i < VMS_MAX; i++)
+		if (sb->vms[i].vm != NULL) {
+			vm_stop(sb->vms[i].vm, &err);
+			vm_free(sb->vms[i].vm);
+			sb->vms[i].vm = NULL;
 		}
 }
 
@@ -898,6 +1029,17 @@ sandbox_main(int argc, char **argv)
 		gke_set_hooks(&gh);
 	}
 	clusters_resume(&sb);
+	{
+		struct gce_hooks hh = {&sb, hook_instance_running, hook_instance_deleted,
+				       hook_metadata_changed};
+		struct or_err verr;
+
+		sb.vms_ok = vm_supported(absdir, NULL, &verr) == OR_OK;
+		if (!sb.vms_ok)
+			log_warn("sandbox: instances will have no VM (no sshd): %s", verr.message);
+		gce_set_hooks(&hh);
+	}
+	vms_resume(&sb);
 	if (pthread_create(&tick, NULL, ticker, &sb) != 0)
 		goto out;
 	printf("outrigger sandbox listening on %s/ (state in %s)\n", base, absdir);
@@ -907,6 +1049,7 @@ sandbox_main(int argc, char **argv)
 	atomic_store(&sb.stopping, 1);
 	pthread_join(tick, NULL);
 	clusters_stop(&sb);
+	vms_stop(&sb);
 	status = 0;
 out:
 	if (d != NULL)

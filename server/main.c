@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "scheduler.h"
 #include "sse.h"
+#include "vm.h"
 #include "step.h"
 #include "web.h"
 
@@ -412,6 +413,10 @@ main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* Internal: a sandbox VM's namespace helper, before anything else
+	 * (it must stay single-threaded). */
+	if (strcmp(argv[1], "vm-init") == 0)
+		return vm_init_main(argc, argv);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		fputs(usage, stdout);

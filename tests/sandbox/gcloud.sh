@@ -33,14 +33,14 @@ ok() { passed=$((passed + 1)); echo "ok $1"; }
 fail() { failed=$((failed + 1)); echo "not ok $1"; shift; printf '  %s\n' "$@" >&2; }
 
 # check NAME EXPECTED_STATUS PATTERN -- command...: the exit status and a
-# regular expression the output must match.
+# regular expression the output must match ("" checks the status only).
 check() {
 	local name=$1 want=$2 pattern=$3
 	shift 4
 	local out st
 	out=$("$@" 2>&1)
 	st=$?
-	if [ "$st" = "$want" ] && printf '%s' "$out" | grep -Eq -- "$pattern"; then
+	if [ "$st" = "$want" ] && { [ -z "$pattern" ] || printf '%s' "$out" | grep -Eq -- "$pattern"; }; then
 		ok "$name"
 	else
 		fail "$name" "exit $st (want $want), output:" "$out"
@@ -145,6 +145,44 @@ printf 'not-a-token' >"$TW/bad-token"
 check bad_token 1 'invalid authentication credentials' -- \
 	env CLOUDSDK_AUTH_ACCESS_TOKEN_FILE="$TW/bad-token" \
 	gcloud compute instances describe istio-gce --zone us-west2-a
+
+# The VM is real: an sshd on the instance's address, accepting the users
+# and keys of its ssh-keys metadata, with passwordless sudo, in a view of
+# the system of its own.
+if grep -q 'instances will have no VM' "$TW/sb.err"; then
+	echo "skip vm_ssh: $(grep -o 'instances will have no VM.*' "$TW/sb.err" | head -n 1)"
+	skipped=$((skipped + 1))
+else
+	ssh-keygen -q -t ed25519 -N '' -C alice -f "$TW/alice" </dev/null
+	printf 'alice:%s\n' "$(cat "$TW/alice.pub")" >"$TW/ssh-keys"
+	check vm_create 0 'vm-ssh .*RUNNING' -- \
+		gcloud compute instances create vm-ssh --zone us-west2-a --machine-type n1-standard-2 \
+		--image-family ubuntu-2204-lts --image-project ubuntu-os-cloud \
+		--metadata-from-file ssh-keys="$TW/ssh-keys"
+	VMIP=$(gcloud compute instances describe vm-ssh --zone us-west2-a \
+		--format 'value(networkInterfaces[0].networkIP)' 2>/dev/null)
+	SSH="ssh -F /dev/null -o UserKnownHostsFile=$TW/known_hosts -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5 -i $TW/alice"
+	for _ in $(seq 50); do
+		$SSH "alice@$VMIP" true 2>/dev/null && break
+		sleep 0.1
+	done
+	check vm_ssh 0 '^alice
+vm-ssh
+0$' -- $SSH "alice@$VMIP" 'id -un; hostname; sudo -n id -u'
+	printf 'hosts-before\n' >"$TW/marker"
+	check vm_scp 0 '' -- scp -F /dev/null -o UserKnownHostsFile="$TW/known_hosts" -o IdentitiesOnly=yes \
+		-o BatchMode=yes -i "$TW/alice" "$TW/marker" "alice@$VMIP:/tmp/marker"
+	check vm_scp_read_back 0 '^hosts-before$' -- $SSH "alice@$VMIP" 'cat /tmp/marker'
+	host_hosts=$(md5sum </etc/hosts)
+	check vm_own_etc 0 '' -- $SSH "alice@$VMIP" \
+		'echo "10.0.0.1 istiod.istio-system.svc" | sudo tee -a /etc/hosts >/dev/null && sudo mkdir -p /etc/certs'
+	check vm_host_unchanged 0 'unchanged' -- \
+		sh -c "[ \"\$(md5sum </etc/hosts)\" = '$host_hosts' ] && [ ! -e /etc/certs ] && echo unchanged"
+	check vm_other_key_refused 255 '' -- ssh -F /dev/null -o UserKnownHostsFile="$TW/known_hosts" \
+		-o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -i "$TW/alice" "bob@$VMIP" true
+	check vm_delete 0 'Deleted' -- gcloud compute instances delete vm-ssh --zone us-west2-a
+	check vm_gone 255 '' -- $SSH "alice@$VMIP" true
+fi
 
 # GKE: the tutorial's cluster, then kubectl through the kubeconfig gcloud
 # writes (TLS with the cluster's CA, the token from gke-gcloud-auth-plugin).
