@@ -157,7 +157,7 @@ build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(BUILTIN) $(GEN) $(HDR)
 run: deps build/outrigger
 	@mkdir -p $(dir $(DB))
 	@echo "Outrigger on http://$(LISTEN)/ (Ctrl-C stops it)"
-	build/outrigger serve --listen $(LISTEN) --db $(DB)
+	build/outrigger serve --sandbox --listen $(LISTEN) --db $(DB)
 
 test: deps-test
 	@$(MAKE) --no-print-directory test-unit test-api test-sandbox test-asan test-fuzz

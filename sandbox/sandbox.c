@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -932,6 +933,7 @@ sandbox_main(int argc, char **argv)
 	char base[128], host[64], absdir[4096];
 	double scale = 1.0;
 	unsigned seed = 1, port;
+	pid_t parent = 0;
 	sigset_t stop;
 	int i, sig, status = 1;
 
@@ -954,6 +956,8 @@ sandbox_main(int argc, char **argv)
 			seed = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(f, "--project") == 0)
 			project = argv[++i];
+		else if (strcmp(f, "--parent") == 0)
+			parent = (pid_t)strtol(argv[++i], NULL, 10);
 		else
 			usage_exit("unknown option", f);
 	}
@@ -985,6 +989,13 @@ sandbox_main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	/* Embedded in `serve --sandbox`: stop (cleanly, through sigwait)
+	 * when the server goes, however it goes. */
+	if (parent > 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			goto out;
+	}
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 				     MHD_USE_POLL | MHD_USE_ERROR_LOG,
 			     0, NULL, NULL, on_request, &sb, MHD_OPTION_SOCK_ADDR, &sa,

@@ -11,9 +11,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "bp.h"
@@ -25,11 +29,13 @@
 #include "sandbox.h"
 #include "scheduler.h"
 #include "sse.h"
-#include "vm.h"
 #include "step.h"
+#include "vm.h"
 #include "web.h"
 
 #include "version.h" /* generated: OUTRIGGER_VERSION */
+
+extern char **environ;
 
 #define MAX_BLUEPRINT_DIRS 16
 #define STOP_GRACE_MS 10000
@@ -60,6 +66,9 @@ static const char usage[] =
 	"  --parallel N                step runners at once, all runs together (8)\n"
 	"  --retry-base-ms N           first retry delay of a failed step (1000)\n"
 	"  --cancel-grace-ms N         SIGTERM to SIGKILL on cancel (10000)\n"
+	"  --sandbox                   start the simulated Google Cloud beside the server\n"
+	"                              (state in DIR-of-db/sandbox; see docs/sandbox.md)\n"
+	"  --sandbox-endpoints FILE    use a sandbox that runs already (its endpoints.json)\n"
 	"  --no-access-log             no access log line per request\n"
 	"  --check                     load everything, report problems, exit\n"
 	"\n"
@@ -75,6 +84,8 @@ struct opts {
 	size_t nblueprints;
 	unsigned threads, max_conns, max_per_ip, timeout_s;
 	unsigned parallel, retry_base_ms, cancel_grace_ms;
+	int sandbox;
+	const char *sandbox_endpoints;
 	int access_log;
 	int check;
 };
@@ -117,7 +128,7 @@ flag_takes_value(const char *flag, int allow_serve)
 	static const char *const serve_flags[] = {
 		"--listen", "--web", "--plugins", "--blueprints", "--threads",
 		"--max-connections", "--max-connections-per-ip", "--timeout",
-		"--parallel", "--retry-base-ms", "--cancel-grace-ms"};
+		"--parallel", "--retry-base-ms", "--cancel-grace-ms", "--sandbox-endpoints"};
 	size_t i;
 
 	if (strcmp(flag, "--db") == 0)
@@ -143,6 +154,10 @@ parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
 		}
 		if (strcmp(flag, "--check") == 0 && allow_serve) {
 			o->check = 1;
+			continue;
+		}
+		if (strcmp(flag, "--sandbox") == 0 && allow_serve) {
+			o->sandbox = 1;
 			continue;
 		}
 		if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -180,6 +195,8 @@ parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
 			o->max_per_ip = parse_uint(flag, val, 1, 1000000);
 		} else if (strcmp(flag, "--timeout") == 0) {
 			o->timeout_s = parse_uint(flag, val, 1, 86400);
+		} else if (strcmp(flag, "--sandbox-endpoints") == 0) {
+			o->sandbox_endpoints = val;
 		} else if (strcmp(flag, "--parallel") == 0) {
 			o->parallel = parse_uint(flag, val, 1, 256);
 		} else if (strcmp(flag, "--retry-base-ms") == 0) {
@@ -258,6 +275,65 @@ report_blueprints(const struct bp_set *set)
 	}
 }
 
+/* Start `outrigger sandbox` as a child that stops when this process does,
+ * with its state in dir; wait for its endpoints.json.  0 on success. */
+static int
+sandbox_spawn(const char *dir, pid_t *pid, char *endpoints, size_t size)
+{
+	char self[PATH_MAX], parent[32];
+	char *argv[] = {self, "sandbox", "--listen", "127.0.0.1:0", "--dir", (char *)dir,
+			"--parent", parent, NULL};
+	posix_spawn_file_actions_t fa;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	json_t *e = NULL;
+	int i;
+
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
+	snprintf(endpoints, size, "%s/endpoints.json", dir);
+	unlink(endpoints); /* a stale one would say the wrong port */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (posix_spawn(pid, self, &fa, NULL, argv, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	for (i = 0; i < 200 && e == NULL; i++) {
+		usleep(50000);
+		e = json_load_file(endpoints, 0, NULL);
+		if (waitpid(*pid, NULL, WNOHANG) == *pid)
+			return -1; /* it gave up; its own message is on stderr */
+	}
+	json_decref(e);
+	return e != NULL ? 0 : -1;
+}
+
+/* endpoints.json of a sandbox: it must name the APIs the product uses. */
+static int
+sandbox_check(const char *path)
+{
+	static const char *const keys[] = {"compute", "container", "token_uri",
+					   "service_account_key_file", "project"};
+	json_t *e = json_load_file(path, 0, NULL);
+	size_t i;
+	int ok = e != NULL;
+
+	for (i = 0; ok && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!json_is_string(json_object_get(e, keys[i]))) {
+			fprintf(stderr, "outrigger: %s has no \"%s\"\n", path, keys[i]);
+			ok = 0;
+		}
+	if (ok)
+		log_info("sandbox: Compute Engine at %s, GKE at %s",
+			 json_string_value(json_object_get(e, "compute")),
+			 json_string_value(json_object_get(e, "container")));
+	json_decref(e);
+	return ok ? 0 : -1;
+}
+
 /* The scheduler's committed events go to the event streams. */
 static void
 publish_events(void *ctx, long long run, const struct db_event *ev, size_t n,
@@ -277,6 +353,8 @@ cmd_serve(int argc, char **argv)
 	struct sched_cfg sc;
 	struct sched *sched = NULL;
 	struct sse_hub *hub = NULL;
+	char sandbox_file[PATH_MAX + 32];
+	pid_t sandbox_pid = 0;
 	struct plugin_set plugins = {0};
 	struct bp_set blueprints = {0};
 	struct web web = {.root_fd = -1};
@@ -294,6 +372,8 @@ cmd_serve(int argc, char **argv)
 	int sig, status = 1;
 
 	parse_opts(argc, argv, 2, 1, &o);
+	if (o.sandbox && o.sandbox_endpoints != NULL)
+		die_usage("%s", "--sandbox and --sandbox-endpoints exclude each other");
 	if (http_check_listen(o.listen, &err) != OR_OK)
 		die_usage("%s", err.message);
 	if (snprintf(builtin_dir, sizeof(builtin_dir), "%s/blueprints", o.plugins) >=
@@ -330,6 +410,24 @@ cmd_serve(int argc, char **argv)
 				       blueprints.v[i].load_error);
 		printf("outrigger: configuration checked\n");
 		status = 0;
+		goto out;
+	}
+
+	if (o.sandbox) {
+		char sdir[PATH_MAX];
+		const char *slash = strrchr(o.db, '/');
+
+		snprintf(sdir, sizeof(sdir), "%.*s/sandbox", slash != NULL ? (int)(slash - o.db) : 1,
+			 slash != NULL ? o.db : ".");
+		if (sandbox_spawn(sdir, &sandbox_pid, sandbox_file, sizeof(sandbox_file)) != 0) {
+			fprintf(stderr, "outrigger: the sandbox did not start (state in %s)\n", sdir);
+			goto out;
+		}
+		o.sandbox_endpoints = sandbox_file;
+	}
+	if (o.sandbox_endpoints != NULL && sandbox_check(o.sandbox_endpoints) != 0) {
+		fprintf(stderr, "outrigger: %s is not a sandbox's endpoints.json\n",
+			o.sandbox_endpoints);
 		goto out;
 	}
 
@@ -399,6 +497,10 @@ cmd_serve(int argc, char **argv)
 out:
 	sched_stop(sched);
 	sse_hub_free(hub);
+	if (sandbox_pid > 0) {
+		kill(sandbox_pid, SIGTERM);
+		waitpid(sandbox_pid, NULL, 0);
+	}
 	db_close(db);
 	bp_set_free(&blueprints);
 	plugin_set_free(&plugins);

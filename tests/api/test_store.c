@@ -117,6 +117,7 @@ t_cli_contract(void)
 		{{"serve", "--blueprints", "/nonexistent-dir", NULL}, 2, "is not a directory"},
 		{{"serve", "--web", "/nonexistent-dir", NULL}, 2, "--web"},
 		{{"migrate", "--listen", "x:1", NULL}, 2, "unknown option '--listen'"},
+		{{"serve", "--sandbox", "--sandbox-endpoints", "/x.json", NULL}, 2, "exclude each other"},
 	};
 	char out[4096];
 	size_t i;
@@ -149,6 +150,40 @@ t_check_mode(void)
 	srv_rmdir(dir);
 }
 
+/* serve --sandbox starts the simulated cloud beside it (state next to the
+ * database) and stops it when it stops; a bad --sandbox-endpoints file is
+ * refused at start. */
+static void
+t_embedded_sandbox(void)
+{
+	const char *extra[] = {"--sandbox", NULL};
+	char path[400], out[2048], bad[400];
+	const char *args[] = {"serve", "--db", NULL, "--sandbox-endpoints", bad, NULL};
+	struct srv s;
+	json_t *e;
+	FILE *f;
+
+	CHECK(srv_start(&s, NULL, extra) == 0);
+	snprintf(path, sizeof(path), "%s/sandbox/endpoints.json", s.dir);
+	e = json_load_file(path, 0, NULL);
+	CHECK(e != NULL);
+	CHECK(strstr(json_string_value(json_object_get(e, "compute")) ? json_string_value(json_object_get(e, "compute")) : "",
+		     "/compute/v1/") != NULL);
+	json_decref(e);
+	CHECK_INT(srv_stop(&s, 1), 0);
+	snprintf(bad, sizeof(bad), "%s/bad.json", s.dir);
+	f = fopen(bad, "w");
+	if (f != NULL) {
+		fputs("{\"compute\": 1}", f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/o.db", s.dir);
+	args[2] = path;
+	CHECK_INT(run_bin(args, out, sizeof(out)), 1);
+	CHECK(strstr(out, "is not a sandbox's endpoints.json") != NULL);
+	srv_rmdir(s.dir);
+}
+
 void
 suite_store(void)
 {
@@ -157,4 +192,5 @@ suite_store(void)
 	RUN(t_wal_mode);
 	RUN(t_cli_contract);
 	RUN(t_check_mode);
+	RUN(t_embedded_sandbox);
 }
