@@ -209,3 +209,16 @@ cloud_random(struct cloud *c, unsigned n)
 	c->rand_state = x;
 	return n > 0 ? x % n : 0;
 }
+
+json_t *
+cloud_public_copy(json_t *doc)
+{
+	json_t *out = json_deep_copy(doc), *v;
+	const char *key;
+	void *tmp;
+
+	json_object_foreach_safe(out, tmp, key, v)
+		if (key[0] == '_')
+			json_object_del(out, key);
+	return out;
+}

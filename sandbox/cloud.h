@@ -49,4 +49,8 @@ unsigned cloud_random(struct cloud *c, unsigned n);
 
 const char *cloud_compute_base(struct cloud *c);
 
+/* A copy of a stored document without its internal fields (those whose
+ * name starts with '_'): what an API answers.  New reference. */
+json_t *cloud_public_copy(json_t *doc);
+
 #endif

@@ -92,19 +92,6 @@ iso_now(char *out, size_t size)
 	log_now_iso(out, size);
 }
 
-/* Copy of doc without the internal '_' fields. */
-static json_t *
-public_copy(json_t *doc)
-{
-	json_t *out = json_deep_copy(doc), *v;
-	const char *key;
-	void *tmp;
-
-	json_object_foreach_safe(out, tmp, key, v)
-		if (key[0] == '_')
-			json_object_del(out, key);
-	return out;
-}
 
 static json_t *
 link_to(struct cloud *c, const char *path)
@@ -461,7 +448,7 @@ instance_insert(struct cloud *c, const char *p, const char *z, json_t *body, jso
 		       json_pack("{s:s, s:s}", "do", "instance_running", "path", path));
 	json_object_set_new(doc, "_start", json_integer(cloud_now_ms()));
 	cloud_put(c, "operation", json_string_value(json_object_get(doc, "_path")), doc);
-	*out = public_copy(doc);
+	*out = cloud_public_copy(doc);
 	json_decref(doc);
 }
 
@@ -488,7 +475,7 @@ instances(struct cloud *c, const char *method, const char *p, const char *z,
 		snprintf(prefix, sizeof(prefix), "projects/%s/zones/%s/instances/", p, z);
 		items = cloud_list(c, "instance", prefix);
 		json_array_foreach(items, i, x)
-			json_array_set_new(items, i, public_copy(x));
+			json_array_set_new(items, i, cloud_public_copy(x));
 		*out = json_pack("{s:s, s:o}", "kind", "compute#instanceList", "items", items);
 		*status = 200;
 		return;
@@ -500,14 +487,14 @@ instances(struct cloud *c, const char *method, const char *p, const char *z,
 		return;
 	}
 	if (verb == NULL && strcmp(method, "GET") == 0) {
-		*out = public_copy(doc);
+		*out = cloud_public_copy(doc);
 		*status = 200;
 	} else if (verb == NULL && strcmp(method, "DELETE") == 0) {
 		op = op_start(c, p, z, "delete", path, DUR_DELETE,
 			      json_pack("{s:s, s:s}", "do", "instance_delete", "path", path));
 		json_object_set_new(doc, "status", json_string("STOPPING"));
 		cloud_put(c, "instance", path, doc);
-		*out = public_copy(op);
+		*out = cloud_public_copy(op);
 		json_decref(op);
 		*status = 200;
 	} else if (verb != NULL && strcmp(verb, "setMetadata") == 0 &&
@@ -529,7 +516,7 @@ instances(struct cloud *c, const char *method, const char *p, const char *z,
 			op = op_start(c, p, z, "setMetadata", path, DUR_METADATA,
 				      json_pack("{s:s, s:s, s:o}", "do", "metadata", "path", path,
 						"metadata", next));
-			*out = public_copy(op);
+			*out = cloud_public_copy(op);
 			json_decref(op);
 			*status = 200;
 		}
@@ -588,7 +575,7 @@ firewalls(struct cloud *c, const char *method, const char *p, const char *name,
 		op = op_start(c, p, NULL, "insert", path, DUR_FIREWALL,
 			      json_pack("{s:s, s:s, s:o}", "do", "firewall_create", "path", path,
 					"doc", doc));
-		*out = public_copy(op);
+		*out = cloud_public_copy(op);
 		json_decref(op);
 		*status = 200;
 		return;
@@ -597,7 +584,7 @@ firewalls(struct cloud *c, const char *method, const char *p, const char *name,
 		snprintf(prefix, sizeof(prefix), "projects/%s/global/firewalls/", p);
 		items = cloud_list(c, "firewall", prefix);
 		json_array_foreach(items, i, x)
-			json_array_set_new(items, i, public_copy(x));
+			json_array_set_new(items, i, cloud_public_copy(x));
 		*out = json_pack("{s:s, s:o}", "kind", "compute#firewallList", "items", items);
 		*status = 200;
 		return;
@@ -609,12 +596,12 @@ firewalls(struct cloud *c, const char *method, const char *p, const char *name,
 		return;
 	}
 	if (strcmp(method, "GET") == 0) {
-		*out = public_copy(doc);
+		*out = cloud_public_copy(doc);
 		*status = 200;
 	} else if (strcmp(method, "DELETE") == 0) {
 		op = op_start(c, p, NULL, "delete", path, DUR_FIREWALL,
 			      json_pack("{s:s, s:s}", "do", "firewall_delete", "path", path));
-		*out = public_copy(op);
+		*out = cloud_public_copy(op);
 		json_decref(op);
 		*status = 200;
 	} else {
@@ -655,7 +642,7 @@ operation(struct cloud *c, const char *p, const char *z, const char *name, int w
 		nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
 		cloud_lock(c);
 	}
-	*out = public_copy(op);
+	*out = cloud_public_copy(op);
 	json_decref(op);
 	*status = 200;
 }
@@ -700,7 +687,7 @@ gce_handle(struct cloud *c, const char *method, const char *path, json_t *body,
 	advance_locked(c);
 	doc = project(c, s[1]);
 	if (n == 2 && get) {
-		*out = public_copy(doc);
+		*out = cloud_public_copy(doc);
 		*status = 200;
 	} else if (n >= 4 && strcmp(s[2], "zones") == 0 && !zone_ok(s[3]) &&
 		   strcmp(s[3], "-") != 0) {
@@ -756,7 +743,7 @@ gce_handle(struct cloud *c, const char *method, const char *path, json_t *body,
 			if (json_object_get(items, key) == NULL)
 				json_object_set_new(items, key, json_pack("{s:[]}", "instances"));
 			json_array_append_new(json_object_get(json_object_get(items, key), "instances"),
-					      public_copy(x));
+					      cloud_public_copy(x));
 		}
 		json_decref(all);
 		*out = json_pack("{s:s, s:o}", "kind", "compute#instanceAggregatedList", "items", items);

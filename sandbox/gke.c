@@ -121,18 +121,6 @@ op_new(struct cloud *c, const char *p, const char *loc, const char *type,
 	return op;
 }
 
-static json_t *
-public_copy(json_t *doc)
-{
-	json_t *out = json_deep_copy(doc), *v;
-	const char *key;
-	void *tmp;
-
-	json_object_foreach_safe(out, tmp, key, v)
-		if (key[0] == '_')
-			json_object_del(out, key);
-	return out;
-}
 
 static void
 op_finish(struct cloud *c, json_t *op)
@@ -273,7 +261,7 @@ create(struct cloud *c, const char *p, const char *loc, json_t *body, json_t **o
 	cloud_put(c, "cluster", path, cl);
 	json_decref(cl);
 	op = op_new(c, p, loc, "CREATE_CLUSTER", path, DUR_CREATE);
-	*out = public_copy(op);
+	*out = cloud_public_copy(op);
 	json_decref(op);
 	*status = 200;
 }
@@ -314,7 +302,7 @@ gke_handle(struct cloud *c, const char *method, const char *path, json_t *body,
 			if (strcmp(s[3], "-") != 0 &&
 			    strcmp(json_string_value(json_object_get(doc, "location")), s[3]) != 0)
 				continue;
-			json_array_append_new(x, public_copy(doc));
+			json_array_append_new(x, cloud_public_copy(doc));
 		}
 		json_decref(list);
 		*out = json_pack("{s:o}", "clusters", x);
@@ -325,14 +313,14 @@ gke_handle(struct cloud *c, const char *method, const char *path, json_t *body,
 		if (doc == NULL) {
 			*out = gke_error(404, "Not found: %s.", cpath);
 		} else if (get) {
-			*out = public_copy(doc);
+			*out = cloud_public_copy(doc);
 			*status = 200;
 		} else if (strcmp(method, "DELETE") == 0) {
 			json_t *op = op_new(c, s[1], s[3], "DELETE_CLUSTER", cpath, DUR_DELETE);
 
 			json_object_set_new(doc, "status", json_string("STOPPING"));
 			cloud_put(c, "cluster", cpath, doc);
-			*out = public_copy(op);
+			*out = cloud_public_copy(op);
 			json_decref(op);
 			*status = 200;
 		} else {
@@ -347,7 +335,7 @@ gke_handle(struct cloud *c, const char *method, const char *path, json_t *body,
 		if (doc == NULL) {
 			*out = gke_error(404, "Not found: %s.", cpath);
 		} else {
-			*out = public_copy(doc);
+			*out = cloud_public_copy(doc);
 			*status = 200;
 		}
 		json_decref(doc);
