@@ -17,7 +17,7 @@ LISTEN   ?= 127.0.0.1:8080
 DB       ?= var/outrigger.db
 
 # Sandbox sources wired in so far (others in sandbox/ are being written).
-SANDBOX_SRC := sandbox/cloud.c sandbox/gce.c sandbox/gke.c sandbox/sandbox.c sandbox/vm.c \
+SANDBOX_SRC := sandbox/cloud.c sandbox/disc.c sandbox/gce.c sandbox/gke.c sandbox/sandbox.c sandbox/vm.c \
                $(wildcard sandbox/kube*.c)
 
 # Library sources: everything but the entry point, and the built-in
@@ -178,6 +178,18 @@ build/asan/tests/oauth: tests/sandbox/test_oauth.c tests/check.h $(SAN_OBJ)
 	@echo "  LINK    $@"
 	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ tests/sandbox/test_oauth.c $(SAN_OBJ) $(LIBS)
 
+DISC_TEST_SRC := tests/sandbox/test_disc.c sandbox/disc.c server/or.c server/buf.c server/log.c
+
+build/tests/disc: $(DISC_TEST_SRC) $(HDR) tests/check.h
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(DISC_TEST_SRC) $(LIBS)
+
+build/asan/tests/disc: $(DISC_TEST_SRC) $(HDR) tests/check.h
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	@$(CC) $(BASE) $(SAN) $(PKG_CFLAGS) -Itests -o $@ $(DISC_TEST_SRC) $(LIBS)
+
 VM_TEST_SRC := tests/sandbox/test_vm.c sandbox/vm.c server/or.c server/buf.c server/log.c
 
 build/tests/vm: $(VM_TEST_SRC) $(HDR) tests/check.h
@@ -202,20 +214,22 @@ build/asan/tests/kube: tests/sandbox/test_kube.c tests/check.h $(SAN_OBJ)
 
 # The sandbox judged by real clients: its token endpoint driven from C, its
 # Kubernetes API by kubectl, the whole by gcloud and kubectl together.
-test-sandbox: build/outrigger build/tests/oauth build/tests/kube build/tests/vm
+test-sandbox: build/outrigger build/tests/disc build/tests/oauth build/tests/kube build/tests/vm
+	build/tests/disc
 	build/tests/oauth
 	build/tests/kube
 	build/tests/vm
 	tests/sandbox/gcloud.sh
 
 test-asan: build/asan/outrigger build/asan/tests/unit build/asan/tests/oauth build/asan/tests/kube \
-           build/asan/tests/vm \
+           build/asan/tests/vm build/asan/tests/disc \
            build/tests/api $(TEST_PLUGINS)
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/unit
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/tests/api
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger build/asan/tests/oauth
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/kube
 	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/vm
+	ASAN_OPTIONS=detect_leaks=1 build/asan/tests/disc
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger tests/sandbox/gcloud.sh
 
 FUZZ_SECONDS ?= 20

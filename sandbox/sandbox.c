@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "cloud.h"
+#include "disc.h"
 #include "gce.h"
 #include "gke.h"
 #include "kube.h"
@@ -68,6 +69,7 @@ struct vm_slot {
 
 struct sandbox {
 	struct cloud *cloud;
+	struct disc *disc;	/* Google's discovery documents, with --discovery */
 	int vms_ok;		/* VMs can run here (root, namespaces, sshd) */
 	struct vm_slot vms[VMS_MAX];
 	char dir[4096];
@@ -750,6 +752,29 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	out = fault_for(sb, method, url, &status);
 	if (out != NULL)
 		goto answer;
+	/* Refuse what Google's front end would, before simulating anything
+	 * (Service Usage has no document here: not checked). */
+	if (sb->disc != NULL && (strncmp(url, "/compute/v1/", 12) == 0 ||
+				 (strncmp(url, "/v1/", 4) == 0 && strstr(url, "/services/") == NULL))) {
+		struct or_err derr;
+		or_rc drc;
+
+		if (r->body.len > 0 && body == NULL) {
+			status = 400;
+			out = gce_error(400, "parseError", "Invalid JSON payload received.");
+			goto answer;
+		}
+		drc = disc_check(sb->disc, method, url, NULL, body, &derr);
+		if (drc != OR_OK) {
+			/* Google answers an unknown method on a known path 404. */
+			status = drc == OR_E_INVALID ? 400 : 404;
+			log_warn("sandbox: %s %s refused by the discovery documents: %s%s%s", method,
+				 url, derr.message, derr.field[0] ? " field " : "", derr.field);
+			out = gce_error(status, drc == OR_E_INVALID ? "invalid" : "notFound", "%s",
+					derr.message);
+			goto answer;
+		}
+	}
 	if (strncmp(url, "/compute/v1/", 12) == 0) {
 		gce_handle(sb->cloud, method, url + 12, body, &out, &status);
 	} else if (strncmp(url, "/v1/projects/", 13) == 0 &&
@@ -934,6 +959,7 @@ sandbox_main(int argc, char **argv)
 	double scale = 1.0;
 	unsigned seed = 1, port;
 	pid_t parent = 0;
+	const char *discovery = NULL;
 	sigset_t stop;
 	int i, sig, status = 1;
 
@@ -956,6 +982,8 @@ sandbox_main(int argc, char **argv)
 			seed = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(f, "--project") == 0)
 			project = argv[++i];
+		else if (strcmp(f, "--discovery") == 0)
+			discovery = argv[++i];
 		else if (strcmp(f, "--parent") == 0)
 			parent = (pid_t)strtol(argv[++i], NULL, 10);
 		else
@@ -978,6 +1006,14 @@ sandbox_main(int argc, char **argv)
 	if (load_token(absdir, sb.token, sizeof(sb.token)) != 0) {
 		fprintf(stderr, "outrigger sandbox: cannot make the access token in %s\n", absdir);
 		goto out;
+	}
+	if (discovery != NULL) {
+		if (disc_load(discovery, &sb.disc, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: --discovery: %s\n", err.message);
+			goto out;
+		}
+		log_info("sandbox: requests checked against %zu methods of the discovery "
+			 "documents in %s", disc_method_count(sb.disc), discovery);
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -1070,6 +1106,7 @@ out:
 	json_decref(sb.requests);
 	free(sb.sa_public_pem);
 	free(sb.sa_email);
+	disc_free(sb.disc);
 	pthread_mutex_destroy(&sb.lock);
 	return status;
 }
