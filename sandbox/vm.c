@@ -86,7 +86,7 @@ static const char *const vm_overlays[] = {"etc", "var", "root", "home",
 					  "usr", "opt"};
 
 /* Top-level directories the VM sees as the host has them (read-only unless
- * overlaid or mounted anew).  Every other one (/work, /mnt, ...) is hidden
+ * overlaid or mounted anew).  Every other one (/mnt, /media, a checkout at the top, ...) is hidden
  * under an empty read-only tmpfs: a VM has no business with the sandbox's
  * own files or with what is mounted on this machine. */
 static const char *const vm_keep_top[] = {
@@ -2058,7 +2058,7 @@ struct vmi {
 	const char *dir, *name, *hostname, *address;
 	int port;
 	int dfd; /* the VM's directory, opened before the namespaces changed:
-		    it stays reachable after /tmp or /work are covered */
+		    it stays reachable after /tmp or the checkout are covered */
 	int ctl; /* VM_CTL_FD: the caller */
 };
 

@@ -9,7 +9,7 @@
  * /usr /opt: writes land in the VM's directory), its own tmpfs /run and
  * /tmp, its own /dev (null, zero, random, tty, devpts, shm; no disks), a
  * fresh /proc with /proc/sys read-only, a read-only sysfs, and the rest of
- * / read-only.  Top-level directories a Debian VM would not have (/work,
+ * / read-only.  Top-level directories a Debian VM would not have (a checkout,
  * /mnt, /media, ...) are hidden under empty read-only tmpfs mounts.  Its
  * hostname is its own (UTS namespace).  Its changes, host keys and users
  * live in its directory and survive a sandbox restart:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/engine/run.sh - the run engine of `outrigger serve`: cost per step,
 # log ingestion, and event-stream delivery, against the targets of
-# /work/shared/notes/perf-baselines.md.
+# ../shared/notes/perf-baselines.md.
 #
 # What it does (bench/README.md explains how to read the result):
 #   1. engine overhead per step: a blueprint of STEPS no-op steps (a chain, a
@@ -808,7 +808,7 @@ table=$OUT/table.md
 		done
 	fi
 	echo
-	echo "Medians over $ROUNDS round(s); PASS/MISS against /work/shared/notes/perf-baselines.md. Details:"
+	echo "Medians over $ROUNDS round(s); PASS/MISS against ../shared/notes/perf-baselines.md. Details:"
 	if want 1; then
 		echo
 		echo "**1. Engine overhead per step.** per step = run wall time (started_at→finished_at) / steps executed."

@@ -50,7 +50,7 @@ check() {
 # Every request is checked against Google's discovery documents when they
 # are here (../shared/spec; a user's clone has none).
 DISCOVERY=()
-for d in ../shared/spec /work/shared/spec; do
+for d in ../shared/spec; do
 	[ -f "$d/compute-v1.json" ] && DISCOVERY=(--discovery "$d") && break
 done
 
@@ -224,7 +224,7 @@ check kubectl_secret 0 'secret/cacerts created' -- \
 	kubectl create secret generic cacerts -n istio-system --from-file="$TW/root-cert.pem"
 check kubectl_label 0 'namespace/default labeled' -- kubectl label namespace default istio-injection=enabled
 FIX=""
-for d in ../shared/fixtures/online-boutique /work/shared/fixtures/online-boutique; do
+for d in ../shared/fixtures/online-boutique; do
 	[ -d "$d" ] && FIX=$d && break
 done
 if [ -n "$FIX" ]; then

@@ -280,7 +280,7 @@ null_field(json_t *o)
 static void
 t_load(void)
 {
-	static const char *cands[] = {"../shared/spec", "/work/shared/spec"};
+	static const char *cands[] = {"../shared/spec"};
 	struct or_err err;
 	struct stat st;
 	size_t i;
@@ -295,7 +295,7 @@ t_load(void)
 		}
 	}
 	if (spec_dir == NULL)
-		SKIP("no discovery documents in ../shared/spec or /work/shared/spec");
+		SKIP("no discovery documents in ../shared/spec (a clone without ../shared beside it)");
 	CHECK_INT(disc_load(spec_dir, &d, &err), OR_OK);
 	if (d == NULL) {
 		fprintf(stderr, "  %s\n", err.message);

@@ -6,7 +6,7 @@
  * openssl command.  Everything stays on 127.0.77.1.
  *
  * Online Boutique manifests are read in place from the shared fixtures
- * (../shared or /work/shared); without them those tests are skipped.
+ * (../shared); without them those tests are skipped.
  */
 #define CHECK_MAIN
 #include "check.h"
@@ -209,8 +209,7 @@ start_kube(unsigned short want_port, struct or_err *err)
 static void
 setup(void)
 {
-	const char *cands[] = {"../shared/fixtures/online-boutique",
-			       "/work/shared/fixtures/online-boutique"};
+	const char *cands[] = {"../shared/fixtures/online-boutique"};
 	struct or_err err;
 	char path[600];
 	size_t i;
@@ -504,7 +503,7 @@ t_protobuf(void)
 #define NEED_FIXTURES()                                                      \
 	do {                                                                 \
 		if (fixtures[0] == '\0')                                     \
-			SKIP("no ../shared or /work/shared fixtures: Online Boutique manifests absent"); \
+			SKIP("no ../shared fixtures: Online Boutique manifests absent"); \
 	} while (0)
 
 static void
