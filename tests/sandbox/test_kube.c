@@ -752,6 +752,7 @@ t_rbac_scale_logs_replace(void)
 	char *out;
 
 	NEED_KUBECTL();
+	NEED_FIXTURES(); /* it scales and describes the shop's deployments */
 	/* The tutorial's first step, protobuf from kubectl 1.32. */
 	CHECK(KUBE(&out, NULL, "create clusterrolebinding cluster-admin-binding "
 			      "--clusterrole=cluster-admin --user=someone@example.com") == 0);
