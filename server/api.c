@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "embed.h"
 #include "scheduler.h"
 
@@ -41,27 +42,14 @@ resp_json(struct api_resp *resp, int status, json_t *body)
 	json_decref(body);
 }
 
-/* Copy s, replacing control and non-ASCII bytes with '?'.  Messages echo
- * names from the request (a path can hold any byte), and JSON strings must
- * be valid UTF-8. */
-static void
-ascii_clean(char *out, size_t size, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && s[i] != '\0'; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	out[i] = '\0';
-}
-
 void
 api_error(struct api_resp *resp, const struct or_err *err)
 {
 	char msg[OR_ERR_MSG_MAX], field[OR_ERR_FIELD_MAX];
 	json_t *e;
 
-	ascii_clean(msg, sizeof(msg), err->message);
-	ascii_clean(field, sizeof(field), err->field);
+	ascii_clean(msg, sizeof(msg), err->message, NULL);
+	ascii_clean(field, sizeof(field), err->field, NULL);
 	e = json_pack("{s:s, s:s}", "code", err->code[0] ? err->code : or_rc_code(err->rc),
 		      "message", msg);
 	if (e != NULL && field[0] != '\0')

@@ -157,3 +157,18 @@ bad:
 		*p++ = '?';
 	}
 }
+
+void
+ascii_clean(char *out, size_t size, const char *s, const char *also)
+{
+	size_t i;
+
+	if (size == 0)
+		return;
+	for (i = 0; i + 1 < size && s[i] != '\0'; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f &&
+			  (also == NULL || strchr(also, s[i]) == NULL))
+				 ? s[i]
+				 : '?';
+	out[i] = '\0';
+}

@@ -37,6 +37,13 @@ char *buf_detach(struct buf *b);
 /* The contents as a C string; "" when empty. Owned by the buf. */
 const char *buf_str(const struct buf *b);
 
+/* Copy s into out (at most size - 1 bytes, NUL-terminated), replacing
+ * control characters, non-ASCII bytes and any byte in also (may be NULL)
+ * with '?'.  For echoing what a request sent into a log line or a JSON
+ * message, where any byte (a newline, invalid UTF-8) could forge or break
+ * the line. */
+void ascii_clean(char *out, size_t size, const char *s, const char *also);
+
 /* Make s valid UTF-8 in place: every byte that does not belong to a
  * well-formed sequence becomes '?'.  Text from processes can hold anything,
  * and JSON strings must not. */

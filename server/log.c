@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+
 static enum log_level log_min = LOG_INFO;
 
 void
@@ -72,19 +74,6 @@ log_msg(enum log_level level, const char *fmt, ...)
 	log_write(line, sizeof(line), m < 0 ? n : n + m);
 }
 
-/* Copy s into out, replacing bytes that could forge or break a log line
- * (control characters, quotes, non-ASCII) with '?'.  A decoded URL can hold
- * any byte, newlines included. */
-static void
-log_clean(char *out, size_t size, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && s[i] != '\0'; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
-	out[i] = '\0';
-}
-
 void
 log_access(const char *remote, const char *method, const char *url,
 	   int status, unsigned long long bytes, double ms)
@@ -93,8 +82,8 @@ log_access(const char *remote, const char *method, const char *url,
 	int n;
 
 	log_now_iso(ts, sizeof(ts));
-	log_clean(m, sizeof(m), method);
-	log_clean(u, sizeof(u), url);
+	ascii_clean(m, sizeof(m), method, "\"");
+	ascii_clean(u, sizeof(u), url, "\"");
 	n = snprintf(line, sizeof(line), "%s access %s \"%s %s\" %d %llu %.2fms",
 		     ts, remote, m, u, status, bytes, ms);
 	log_write(line, sizeof(line), n);
