@@ -26,7 +26,12 @@ BUILTIN  := plugins/exec.c plugins/wait.c
 # The sandbox (sandbox/*.c) is part of the same binary: `outrigger sandbox`.
 SRC      := $(filter-out server/main.c server/step_main.c,$(wildcard server/*.c)) $(SANDBOX_SRC)
 # The step runner program: the runner and what it needs, nothing else.
-STEP_SRC := step lcurl buf or log plugin runner
+STEP_SRC := step lcurl buf or log plugin runner gcp k8s ydoc ssh fetch step_pki pki
+STEP_LIBS = $(shell pkg-config --libs jansson libssh2 openssl yaml-0.1) -ldl
+# The rollout's plugins: one file a step, each its own plugins/NAME.so,
+# built like a third party's (include/outrigger/plugin.h only).
+ROLLOUT  := $(filter-out $(BUILTIN),$(wildcard plugins/*.c))
+ROLLOUT_SO := $(ROLLOUT:%.c=%.so)
 STEP_OBJ := $(STEP_SRC:%=build/obj/%.o) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o)
 SAN_STEP_OBJ := $(STEP_SRC:%=build/asan/obj/%.o) $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o)
 HDR      := $(wildcard server/*.h sandbox/*.h include/outrigger/*.h plugins/*.h)
@@ -47,7 +52,7 @@ API_SRC  := $(wildcard tests/api/*.c)
 .PHONY: FORCE all deps deps-test run test test-unit test-api test-sandbox test-asan test-fuzz \
         bench-api bench-engine clean check
 
-all: build/outrigger build/outrigger-step
+all: build/outrigger build/outrigger-step $(ROLLOUT_SO)
 
 deps:
 	@tools/deps.sh install build
@@ -96,7 +101,7 @@ build/outrigger: build/obj/main.o $(OBJ) build/outrigger-step
 
 build/outrigger-step: build/obj/step_main.o $(STEP_OBJ)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) -ldl
+	@$(CC) $(CFLAGS) -o $@ $^ $(STEP_LIBS)
 
 # The same program and tests built with AddressSanitizer + UBSan.
 build/asan/obj/%.o: server/%.c $(HDR)
@@ -125,7 +130,7 @@ build/asan/outrigger: build/asan/obj/main.o $(SAN_OBJ) build/asan/outrigger-step
 
 build/asan/outrigger-step: build/asan/obj/step_main.o $(SAN_STEP_OBJ)
 	@echo "  LINK    $@"
-	@$(CC) $(SAN) -o $@ $^ $(shell pkg-config --libs jansson) -ldl
+	@$(CC) $(SAN) -o $@ $^ $(STEP_LIBS)
 
 build/tests/unit: $(UNIT_SRC) tests/check.h $(OBJ)
 	@mkdir -p $(@D)
@@ -142,6 +147,13 @@ build/tests/api: $(API_SRC) tests/check.h tests/api/api_client.h
 	@echo "  LINK    $@"
 	@$(CC) $(BASE) $(CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(API_SRC) $(LIBS)
 
+# A rollout plugin: its file, the public header, plugins/rollout.h (small
+# helpers every rollout step shares) and jansson, nothing of the server.
+plugins/%.so: plugins/%.c plugins/rollout.h include/outrigger/plugin.h
+	@echo "  PLUGIN  $@"
+	@$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -shared -fPIC $(WARN) \
+	  -Iinclude -Iplugins $(shell pkg-config --cflags jansson) -o $@ $< $(shell pkg-config --libs jansson)
+
 build/test-plugins/%.so: tests/plugins/%.c include/outrigger/plugin.h
 	@mkdir -p $(@D)
 	@echo "  PLUGIN  $@"
@@ -154,13 +166,13 @@ build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(BUILTIN) $(GEN) $(HDR)
 	@clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
 	  -o $@ tests/fuzz/fuzz_api.c $(filter-out server/http.c,$(SRC)) $(BUILTIN) $(GEN) $(LIBS)
 
-run: deps build/outrigger
+run: deps build/outrigger $(ROLLOUT_SO)
 	@mkdir -p $(dir $(DB))
 	@echo "Outrigger on http://$(LISTEN)/ (Ctrl-C stops it)"
 	build/outrigger serve --sandbox --listen $(LISTEN) --db $(DB)
 
 test: deps-test
-	@$(MAKE) --no-print-directory test-unit test-api test-sandbox test-asan test-fuzz
+	@$(MAKE) --no-print-directory test-unit test-api test-sandbox test-asan test-fuzz $(EXTRA_TESTS)
 
 test-unit: build/tests/unit
 	build/tests/unit
@@ -247,3 +259,7 @@ check: test
 
 clean:
 	rm -rf build
+
+# Rules of one subsystem each (its tests, its plugins), kept beside the
+# main ones so that this file stays readable.
+-include $(sort $(wildcard mk/*.mk))

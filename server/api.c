@@ -266,6 +266,40 @@ h_plugins(struct api *api, const struct api_req *req, const char *arg,
 					       : json_array()));
 }
 
+/* What each provider is, never how it authenticates: key and token file
+ * paths stay out of the answer. */
+static void
+h_providers(struct api *api, const struct api_req *req, const char *arg,
+	    struct api_resp *resp)
+{
+	static const char *names[] = {"sandbox", "gcp"};
+	json_t *list = json_array(), *p;
+	const char *detail;
+	size_t i;
+	int configured;
+
+	(void)req;
+	(void)arg;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		p = json_object_get(api->providers, names[i]);
+		if (strcmp(names[i], "sandbox") == 0) {
+			configured = p != NULL;
+			detail = configured ? "the simulated Google Cloud beside this server"
+					    : "no sandbox: start the server with --sandbox";
+		} else {
+			configured = json_object_get(p, "service_account_key_file") != NULL;
+			detail = configured ? "Google Cloud with the service-account key given at start"
+					    : "no Google credentials configured (serve --gcp-credentials "
+					      "KEYFILE); on Compute Engine the metadata server is used";
+		}
+		json_array_append_new(list, json_pack("{s:s, s:b, s:s, s:O*, s:O*}", "name", names[i],
+						       "configured", configured, "detail", detail,
+						       "project", json_object_get(p, "project"),
+						       "account", json_object_get(p, "account")));
+	}
+	resp_json(resp, 200, json_pack("{s:o}", "providers", list));
+}
+
 /* ---- environments -------------------------------------------------------- */
 
 /* The loadable blueprint called name, or an error naming field. */
@@ -728,6 +762,7 @@ static const struct api_route routes[] = {
 	{"GET", "/api/v1/health", h_health, 0},
 	{"GET", "/api/v1/openapi.json", h_openapi, 1},
 	{"GET", "/api/v1/plugins", h_plugins, 1},
+	{"GET", "/api/v1/providers", h_providers, 1},
 	{"GET", "/api/v1/blueprints", h_blueprints, 1},
 	{"GET", "/api/v1/blueprints/{name}", h_blueprint, 1},
 	{"GET", "/api/v1/environments", h_env_list, 1},

@@ -24,6 +24,7 @@ struct api {
 	const struct plugin_set *plugins;
 	const char *version;
 	struct sched *sched;	/* woken after run requests; may be NULL */
+	json_t *providers;	/* provider_load's object; may be NULL */
 };
 
 struct api_req {

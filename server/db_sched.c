@@ -54,6 +54,18 @@ static const char sql_secret[] =
 	"VALUES (?1, ?2, ?3, ?4) ON CONFLICT (environment_id, name) "
 	"DO UPDATE SET value = excluded.value";
 
+/* A resource row, kept by (environment, kind, name). */
+static const char sql_resource_put[] =
+	"INSERT INTO resources (environment_id, kind, name, self_link, status, attrs, step, "
+	"created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, coalesce(?6, '{}'), ?7, ?8, ?8) "
+	"ON CONFLICT (environment_id, kind, name) DO UPDATE SET "
+	"self_link = coalesce(excluded.self_link, self_link), "
+	"status = coalesce(excluded.status, status), attrs = excluded.attrs, "
+	"updated_at = excluded.updated_at";
+
+static const char sql_resource_drop[] =
+	"DELETE FROM resources WHERE environment_id = ?1 AND kind = ?2 AND name = ?3";
+
 or_rc
 db_sched_active(struct db *db, json_t **out, struct or_err *err)
 {
@@ -262,6 +274,26 @@ apply_op(struct db_conn *c, json_t *op, struct or_err *err)
 		bind_member(s, 2, op, "name");
 		bind_member(s, 3, op, "value");
 		db_bind_text(s, 4, now);
+	} else if (strcmp(kind, "resource_put") == 0) {
+		rc = db_stmt(c, sql_resource_put, &s, err);
+		if (rc != OR_OK)
+			return rc;
+		log_now_iso(now, sizeof(now));
+		bind_member(s, 1, op, "env");
+		bind_member(s, 2, op, "kind");
+		bind_member(s, 3, op, "name");
+		bind_member(s, 4, op, "self_link");
+		bind_member(s, 5, op, "status");
+		bind_member(s, 6, op, "attrs");
+		bind_member(s, 7, op, "step");
+		db_bind_text(s, 8, now);
+	} else if (strcmp(kind, "resource_drop") == 0) {
+		rc = db_stmt(c, sql_resource_drop, &s, err);
+		if (rc != OR_OK)
+			return rc;
+		bind_member(s, 1, op, "env");
+		bind_member(s, 2, op, "kind");
+		bind_member(s, 3, op, "name");
 	} else {
 		return or_fail(err, OR_E_INVALID, NULL, NULL, "unknown scheduler op %s", kind);
 	}

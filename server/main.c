@@ -26,7 +26,9 @@
 #include "log.h"
 #include "plugin.h"
 #include "runner.h"
+#include "provider.h"
 #include "sandbox.h"
+#include "catalog.h"
 #include "scheduler.h"
 #include "sse.h"
 #include "step.h"
@@ -50,7 +52,8 @@ static const char usage[] =
 	"  serve      run the server (REST API, dashboard)\n"
 	"  migrate    bring a database's schema up to date and exit\n"
 	"  sandbox    run the simulated Google Cloud (--listen 127.0.0.1:PORT --dir DIR\n"
-	"             [--time-scale S] [--seed N] [--project ID]); see docs/sandbox.md\n"
+	"             [--time-scale S] [--seed N] [--project ID] [--catalog FILE]);\n"
+	"             see docs/sandbox.md\n"
 	"  version    print the version\n"
 	"\n"
 	"serve options:\n"
@@ -69,6 +72,8 @@ static const char usage[] =
 	"  --sandbox                   start the simulated Google Cloud beside the server\n"
 	"                              (state in DIR-of-db/sandbox; see docs/sandbox.md)\n"
 	"  --sandbox-endpoints FILE    use a sandbox that runs already (its endpoints.json)\n"
+	"  --gcp-credentials KEYFILE   service-account key for the gcp provider (without it:\n"
+	"                              the metadata server of the machine, on Compute Engine)\n"
 	"  --no-access-log             no access log line per request\n"
 	"  --check                     load everything, report problems, exit\n"
 	"\n"
@@ -86,6 +91,7 @@ struct opts {
 	unsigned parallel, retry_base_ms, cancel_grace_ms;
 	int sandbox;
 	const char *sandbox_endpoints;
+	const char *gcp_credentials;
 	int access_log;
 	int check;
 };
@@ -128,7 +134,8 @@ flag_takes_value(const char *flag, int allow_serve)
 	static const char *const serve_flags[] = {
 		"--listen", "--web", "--plugins", "--blueprints", "--threads",
 		"--max-connections", "--max-connections-per-ip", "--timeout",
-		"--parallel", "--retry-base-ms", "--cancel-grace-ms", "--sandbox-endpoints"};
+		"--parallel", "--retry-base-ms", "--cancel-grace-ms", "--sandbox-endpoints",
+		"--gcp-credentials"};
 	size_t i;
 
 	if (strcmp(flag, "--db") == 0)
@@ -197,6 +204,8 @@ parse_opts(int argc, char **argv, int first, int allow_serve, struct opts *o)
 			o->timeout_s = parse_uint(flag, val, 1, 86400);
 		} else if (strcmp(flag, "--sandbox-endpoints") == 0) {
 			o->sandbox_endpoints = val;
+		} else if (strcmp(flag, "--gcp-credentials") == 0) {
+			o->gcp_credentials = val;
 		} else if (strcmp(flag, "--parallel") == 0) {
 			o->parallel = parse_uint(flag, val, 1, 256);
 		} else if (strcmp(flag, "--retry-base-ms") == 0) {
@@ -334,6 +343,23 @@ sandbox_check(const char *path)
 	return ok ? 0 : -1;
 }
 
+/* Downloads are kept beside the database, in cache/: an absolute path,
+ * since step runners may run elsewhere. */
+static int
+cache_dir_for(const char *db, char *out, size_t size)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(db, '/');
+
+	snprintf(dir, sizeof(dir), "%.*s", slash != NULL ? (int)(slash - db) : 1,
+		 slash != NULL ? db : ".");
+	if (realpath(dir[0] != '\0' ? dir : "/", real) == NULL)
+		return -1;
+	if (snprintf(out, size, "%s/cache", real) >= (int)size)
+		return -1;
+	return 0;
+}
+
 /* The scheduler's committed events go to the event streams. */
 static void
 publish_events(void *ctx, long long run, const struct db_event *ev, size_t n,
@@ -353,7 +379,8 @@ cmd_serve(int argc, char **argv)
 	struct sched_cfg sc;
 	struct sched *sched = NULL;
 	struct sse_hub *hub = NULL;
-	char sandbox_file[PATH_MAX + 32];
+	char sandbox_file[PATH_MAX + 32], cache_dir[PATH_MAX];
+	json_t *providers = NULL;
 	pid_t sandbox_pid = 0;
 	struct plugin_set plugins = {0};
 	struct bp_set blueprints = {0};
@@ -431,6 +458,14 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 
+	if (cache_dir_for(o.db, cache_dir, sizeof(cache_dir)) != 0 ||
+	    provider_load(o.sandbox_endpoints, o.gcp_credentials, cache_dir, &providers, &err) !=
+		    OR_OK) {
+		fprintf(stderr, "outrigger: %s\n",
+			providers == NULL && err.message[0] ? err.message : "cannot set up the providers");
+		goto out;
+	}
+
 	nofile = raise_nofile();
 	if (o.max_conns + 64 > nofile) {
 		log_warn("open-file limit %u allows %u connections, not %u",
@@ -455,6 +490,7 @@ cmd_serve(int argc, char **argv)
 	sc.ctx = hub;
 	sc.db = db;
 	sc.plugins_dir = o.plugins;
+	sc.providers = providers;
 	sc.max_parallel = o.parallel;
 	sc.retry_base_ms = o.retry_base_ms;
 	sc.cancel_grace_ms = o.cancel_grace_ms;
@@ -467,6 +503,7 @@ cmd_serve(int argc, char **argv)
 	api.plugins = &plugins;
 	api.version = OUTRIGGER_VERSION;
 	api.sched = sched;
+	api.providers = providers;
 	hc.listen = o.listen;
 	hc.threads = o.threads;
 	hc.max_conns = o.max_conns;
@@ -502,6 +539,7 @@ out:
 		waitpid(sandbox_pid, NULL, 0);
 	}
 	db_close(db);
+	json_decref(providers);
 	bp_set_free(&blueprints);
 	plugin_set_free(&plugins);
 	web_fini(&web);
@@ -519,6 +557,9 @@ main(int argc, char **argv)
 	 * (it must stay single-threaded). */
 	if (strcmp(argv[1], "vm-init") == 0)
 		return vm_init_main(argc, argv);
+	/* Internal: the catalog server a sandbox VM's docker stand-in runs. */
+	if (strcmp(argv[1], "sandbox-catalog") == 0)
+		return catalog_main(argc, argv);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		fputs(usage, stdout);

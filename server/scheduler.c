@@ -383,14 +383,15 @@ start_step(struct sched *s, struct sstep *st)
 	snprintf(attempt, sizeof(attempt), "%d", st->attempts);
 	snprintf(run_id, sizeof(run_id), "%lld", r->id);
 	state = json_object_get(json_object_get(r->step_state, st->name), "state");
-	job = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:O}",
+	job = json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:o, s:O, s:O?}",
 			"action", act_name(r->action), "plugin", st->plugin,
 			"plugins_dir", s->cfg.plugins_dir, "inputs", inputs,
 			"info", "environment", r->env, "provider", r->provider,
 			"step", st->name, "run", run_id, "attempt", attempt,
 			"plugin", st->plugin,
 			"state", state != NULL ? json_incref(state) : json_object(),
-			"secrets", r->secrets);
+			"secrets", r->secrets,
+			"provider", json_object_get(s->cfg.providers, r->provider));
 	if (job == NULL || runner_spawn(job, &st->runner, &err) != OR_OK) {
 		snprintf(st->err_code, sizeof(st->err_code), "spawn_failed");
 		snprintf(st->err_msg, sizeof(st->err_msg), "%s",
@@ -571,6 +572,32 @@ on_proto(struct sched *s, struct sstep *st, const char *line)
 							     "env", (json_int_t)r->env_id,
 							     "name", key, "value", val));
 		}
+		commit(s, ops, 0);
+		runner_answer(st->runner, 1);
+	} else if (strcmp(t, "resource") == 0) {
+		/* What the environment owns in the cloud, committed before the
+		 * plugin goes on (destroy reads it). */
+		val = json_string_value(json_object_get(msg, "op"));
+		key = json_string_value(json_object_get(msg, "kind"));
+		if (key == NULL || (strcmp(key, "cluster") != 0 && strcmp(key, "vm") != 0 &&
+				    strcmp(key, "firewall_rule") != 0) ||
+		    !json_is_string(json_object_get(msg, "name")) ||
+		    !(json_object_get(msg, "attrs") == NULL || json_is_null(json_object_get(msg, "attrs")) ||
+		      json_is_object(json_object_get(msg, "attrs")))) {
+			runner_answer(st->runner, 0);
+			goto out;
+		}
+		ops = json_array();
+		json_array_append_new(ops, json_pack("{s:s, s:I, s:O?, s:O?, s:O?, s:O?, s:O?, s:s}",
+						     "op", val != NULL && strcmp(val, "drop") == 0
+								? "resource_drop" : "resource_put",
+						     "env", (json_int_t)r->env_id,
+						     "kind", json_object_get(msg, "kind"),
+						     "name", json_object_get(msg, "name"),
+						     "self_link", json_object_get(msg, "self_link"),
+						     "status", json_object_get(msg, "status"),
+						     "attrs", json_object_get(msg, "attrs"),
+						     "step", st->name));
 		commit(s, ops, 0);
 		runner_answer(st->runner, 1);
 	} else if (strcmp(t, "result") == 0) {

@@ -13,11 +13,14 @@
 #ifndef SCHED_H
 #define SCHED_H
 
+#include <jansson.h>
+
 #include "db.h"
 
 struct sched_cfg {
 	struct db *db;
 	const char *plugins_dir;
+	json_t *providers;	/* borrowed: {"sandbox": {...}, "gcp": {...}} */
 	unsigned max_parallel;	/* step runners at once, all runs together */
 	unsigned retry_base_ms;	/* first retry delay; doubles each time */
 	unsigned cancel_grace_ms;	/* SIGTERM, then SIGKILL after this */

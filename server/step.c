@@ -9,6 +9,12 @@
 #include "step.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -21,7 +27,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fetch.h"
+#include "gcp.h"
+#include "host.h"
+#include "k8s.h"
 #include "lcurl.h"
+#include "ssh.h"
+#include "step_pki.h"
 #include "outrigger/plugin.h"
 #include "plugin.h"
 
@@ -37,6 +49,8 @@ struct or_host {
 	char fail_code[64];
 	char fail_message[1024];
 	pid_t parent;
+	json_t *provider;	/* the job's provider object (borrowed from job) */
+	char *workdir;		/* made on first use, removed at exit */
 };
 
 static volatile sig_atomic_t cancelled_flag;
@@ -153,8 +167,8 @@ proto_request(json_t *msg)
 
 /* ---- host functions ---------------------------------------------------- */
 
-static const char *
-keep_string(or_host *h, char *s)
+const char *
+step_keep(or_host *h, char *s)
 {
 	json_t *v;
 
@@ -180,15 +194,15 @@ h_input(or_host *h, const char *key)
 		return json_string_value(v);
 	if (json_is_integer(v)) {
 		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return keep_string(h, strdup(buf));
+		return step_keep(h, strdup(buf));
 	}
 	if (json_is_real(v)) {
 		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
-		return keep_string(h, strdup(buf));
+		return step_keep(h, strdup(buf));
 	}
 	if (json_is_boolean(v))
 		return json_is_true(v) ? "true" : "false";
-	return keep_string(h, json_dumps(v, JSON_COMPACT));
+	return step_keep(h, json_dumps(v, JSON_COMPACT));
 }
 
 static const char *
@@ -237,7 +251,8 @@ key_ok(const char *key)
 		return 0;
 	for (i = 0; key[i] != '\0'; i++)
 		if (!((key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
-		      (key[i] >= '0' && key[i] <= '9') || key[i] == '_' || key[i] == '-'))
+		      (key[i] >= '0' && key[i] <= '9') || key[i] == '_' || key[i] == '-' ||
+		      key[i] == '.' || key[i] == ':'))
 			return 0;
 	return 1;
 }
@@ -496,7 +511,232 @@ h_http_free(struct or_http_response *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
-static const struct or_host_api host_api = {
+/* ---- minor 1: provider, mirrors, scratch space, programs, resources ------ */
+
+const char *
+step_provider(or_host *h, const char *key)
+{
+	return json_string_value(json_object_get(h->provider, key));
+}
+
+static const char *
+h_mirror_url(or_host *h, const char *url)
+{
+	json_t *mirrors = json_object_get(h->provider, "mirrors");
+	const char *real, *best = NULL;
+	char *out;
+	json_t *to;
+	size_t n;
+
+	if (url == NULL)
+		return NULL;
+	/* The longest prefix wins, so a mirror can cover part of a site. */
+	json_object_foreach(mirrors, real, to) {
+		n = strlen(real);
+		if (json_is_string(to) && strncmp(url, real, n) == 0 &&
+		    (best == NULL || n > strlen(best)))
+			best = real;
+	}
+	if (best == NULL)
+		return url;
+	if (asprintf(&out, "%s%s", json_string_value(json_object_get(mirrors, best)),
+		     url + strlen(best)) < 0)
+		return url;
+	return step_keep(h, out);
+}
+
+const char *
+step_workdir(or_host *h)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+
+	if (h->workdir != NULL)
+		return h->workdir;
+	snprintf(path, sizeof(path), "%s/outrigger-step-XXXXXX",
+		 tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+	if (mkdtemp(path) == NULL) {
+		h_fail(h, "io", "cannot make a scratch directory: %s", strerror(errno));
+		return NULL;
+	}
+	h->workdir = strdup(path);
+	return h->workdir;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void
+workdir_remove(or_host *h)
+{
+	if (h->workdir != NULL)
+		nftw(h->workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(h->workdir);
+	h->workdir = NULL;
+}
+
+static int
+h_resource(or_host *h, const char *op, const char *kind, const char *name,
+	   const char *self_link, const char *status, const char *attrs_json)
+{
+	json_t *attrs = NULL;
+
+	if (kind == NULL || name == NULL || name[0] == '\0' ||
+	    (strcmp(kind, "cluster") != 0 && strcmp(kind, "vm") != 0 &&
+	     strcmp(kind, "firewall_rule") != 0)) {
+		h_fail(h, "plugin", "resource kind must be cluster, vm or firewall_rule, with a name");
+		return -1;
+	}
+	if (attrs_json != NULL) {
+		attrs = json_loads(attrs_json, 0, NULL);
+		if (!json_is_object(attrs)) {
+			json_decref(attrs);
+			h_fail(h, "plugin", "resource attrs must be a JSON object");
+			return -1;
+		}
+	}
+	if (proto_request(json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*, s:o*}", "t", "resource",
+				    "op", op, "kind", kind, "name", name, "self_link", self_link,
+				    "status", status, "attrs", attrs)) != 0) {
+		h_fail(h, "engine", "the server did not record %s %s", kind, name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+h_resource_put(or_host *h, const char *kind, const char *name, const char *self_link,
+	       const char *status, const char *attrs_json)
+{
+	return h_resource(h, "put", kind, name, self_link, status,
+			  attrs_json != NULL ? attrs_json : "{}");
+}
+
+static int
+h_resource_drop(or_host *h, const char *kind, const char *name)
+{
+	return h_resource(h, "drop", kind, name, NULL, NULL, NULL);
+}
+
+/* Largest standard output run() keeps. */
+#define RUN_OUT_MAX (64u << 20)
+
+int
+step_run(or_host *h, const char *const *argv, const char *cwd, char **out)
+{
+	posix_spawn_file_actions_t fa;
+	int po[2] = {-1, -1}, pe[2] = {-1, -1}, status = -1, open_fds = 2;
+	struct buf ob, eb;
+	struct pollfd pf[2];
+	pid_t pid = -1;
+	char chunk[8192], *nl;
+	ssize_t n;
+
+	buf_init(&ob, RUN_OUT_MAX);
+	buf_init(&eb, OR_LOG_LINE_MAX);
+	if (out != NULL)
+		*out = NULL;
+	if (argv == NULL || argv[0] == NULL) {
+		h_fail(h, "plugin", "run() needs a program");
+		return -1;
+	}
+	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
+		h_fail(h, "io", "cannot run %s: %s", argv[0], strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (cwd != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	errno = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (errno != 0) {
+		h_fail(h, "io", "cannot run %s: %s", argv[0], strerror(errno));
+		pid = -1;
+		goto out;
+	}
+	close(po[1]);
+	close(pe[1]);
+	po[1] = pe[1] = -1;
+	pf[0].fd = po[0];
+	pf[1].fd = pe[0];
+	pf[0].events = pf[1].events = POLLIN;
+	while (open_fds > 0) {
+		if (poll(pf, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (cancelled_flag)
+			kill(pid, SIGTERM);
+		if (pf[0].fd >= 0 && (pf[0].revents & (POLLIN | POLLHUP))) {
+			n = read(pf[0].fd, chunk, sizeof(chunk));
+			if (n <= 0) {
+				pf[0].fd = -1;
+				open_fds--;
+			} else if (buf_append(&ob, chunk, (size_t)n) != OR_OK) {
+				kill(pid, SIGKILL);
+				h_fail(h, "io", "%s printed more than %u MiB", argv[0],
+				       RUN_OUT_MAX >> 20);
+				status = -2;
+			}
+		}
+		if (pf[1].fd >= 0 && (pf[1].revents & (POLLIN | POLLHUP))) {
+			n = read(pf[1].fd, chunk, sizeof(chunk));
+			if (n <= 0) {
+				pf[1].fd = -1;
+				open_fds--;
+			} else {
+				/* Lines of standard error into the log as they come. */
+				if (buf_append(&eb, chunk, (size_t)n) != OR_OK) {
+					/* A line longer than a log line: flush it cut. */
+					h_log(h, OR_LOG_WARN, "%s", buf_str(&eb));
+					buf_reset(&eb);
+					buf_append(&eb, chunk, (size_t)n);
+				}
+				while (eb.len > 0 && (nl = memchr(eb.data, '\n', eb.len)) != NULL) {
+					size_t used = (size_t)(nl - eb.data) + 1;
+
+					*nl = '\0';
+					h_log(h, OR_LOG_WARN, "%s", eb.data);
+					memmove(eb.data, eb.data + used, eb.len - used + 1);
+					eb.len -= used;
+				}
+			}
+		}
+	}
+	if (eb.len > 0)
+		h_log(h, OR_LOG_WARN, "%s", buf_str(&eb));
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (status == -2 || status < 0) {
+		status = -1;
+		goto out;
+	}
+	if (WIFSIGNALED(status)) {
+		h_fail(h, "io", "%s was killed by signal %d", argv[0], WTERMSIG(status));
+		status = -1;
+		goto out;
+	}
+	status = WEXITSTATUS(status);
+	if (out != NULL) {
+		*out = buf_detach(&ob);
+	}
+out:
+	buf_free(&ob);
+	buf_free(&eb);
+	if (po[0] >= 0) close(po[0]);
+	if (po[1] >= 0) close(po[1]);
+	if (pe[0] >= 0) close(pe[0]);
+	if (pe[1] >= 0) close(pe[1]);
+	return status;
+}
+
+const struct or_host_api step_host_api = {
 	.major = OR_PLUGIN_ABI_MAJOR,
 	.minor = OR_PLUGIN_ABI_MINOR,
 	.size = sizeof(struct or_host_api),
@@ -516,6 +756,30 @@ static const struct or_host_api host_api = {
 	.sleep_ms = h_sleep_ms,
 	.http = h_http,
 	.http_free = h_http_free,
+	.provider = step_provider,
+	.mirror_url = h_mirror_url,
+	.gcp = gcp_call,
+	.gcp_error = gcp_error,
+	.gcp_wait = gcp_wait,
+	.kube_open = k8s_open,
+	.kube_close = k8s_close,
+	.kube_request = k8s_request,
+	.kube_apply = k8s_apply,
+	.kube_delete = k8s_delete,
+	.kube_wait = k8s_wait,
+	.ssh_open = ssh_open,
+	.ssh_close = ssh_close,
+	.ssh_upload = ssh_upload,
+	.ssh_exec = ssh_exec,
+	.pki_mesh_ca = step_pki_mesh_ca,
+	.pki_workload = step_pki_workload,
+	.pki_ssh_key = step_pki_ssh_key,
+	.pki_free = step_pki_free,
+	.fetch = fetch_get,
+	.run = step_run,
+	.workdir = step_workdir,
+	.resource_put = h_resource_put,
+	.resource_drop = h_resource_drop,
 };
 
 /* ---- loading ------------------------------------------------------------ */
@@ -637,6 +901,7 @@ step_main(int argc, char **argv)
 	h.inputs = json_object_get(h.job, "inputs");
 	h.state = json_deep_copy(json_object_get(h.job, "state"));
 	h.secrets = json_deep_copy(json_object_get(h.job, "secrets"));
+	h.provider = json_object_get(h.job, "provider");
 	if (!json_is_object(h.state))
 		h.state = json_object();
 	if (!json_is_object(h.secrets))
@@ -669,7 +934,7 @@ step_main(int argc, char **argv)
 		send_result("failed", "unsupported", why);
 		goto out;
 	}
-	st = op(&h, &host_api);
+	st = op(&h, &step_host_api);
 	if (st == OR_STATUS_OK) {
 		send_result("ok", "", "");
 	} else {
@@ -681,6 +946,7 @@ step_main(int argc, char **argv)
 									   : "the plugin reported failure without a reason"));
 	}
 out:
+	workdir_remove(&h);
 	lcurl_release();
 	json_decref(h.job);
 	json_decref(h.state);

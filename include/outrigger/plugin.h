@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define OR_PLUGIN_ABI_MAJOR 1
-#define OR_PLUGIN_ABI_MINOR 0
+#define OR_PLUGIN_ABI_MINOR 1
 
 /* What an operation returns. */
 typedef enum or_status {
@@ -55,6 +55,20 @@ enum or_log_level { OR_LOG_DEBUG = 0, OR_LOG_INFO = 1, OR_LOG_WARN = 2, OR_LOG_E
 
 /* One step attempt, opaque to the plugin. */
 typedef struct or_host or_host;
+
+/* Handles of the minor-1 clients, opaque to the plugin. */
+typedef struct or_kube or_kube;
+typedef struct or_ssh or_ssh;
+
+/* The mesh CA files (Istio's plugged-in `cacerts`) and a workload's files.
+ * Every member is malloc'd by the host; free with pki_free. */
+struct or_pki_files {
+	char *root_cert;	/* root-cert.pem */
+	char *ca_cert;		/* ca-cert.pem (intermediate) or the leaf */
+	char *key;		/* ca-key.pem or key.pem: secret */
+	char *cert_chain;	/* cert-chain.pem */
+	char *root_key;		/* the root's key (mesh CA only): secret */
+};
 
 /* An HTTP request through the host's client (libcurl underneath), with
  * retry on connection errors, 429 and 5xx: exponential backoff with
@@ -141,6 +155,122 @@ struct or_host_api {
 	int (*http)(or_host *h, const struct or_http_request *req,
 		    struct or_http_response *resp);
 	void (*http_free)(struct or_http_response *resp);
+
+	/* ---- minor 1: the rollout's clients ---------------------------- */
+
+	/* The provider the environment runs on: "name" (gcp | sandbox),
+	 * "project" (the default project, may be NULL), "compute",
+	 * "container", "serviceusage" (API base URLs ending in '/').  NULL
+	 * for an unknown key. */
+	const char *(*provider)(or_host *h, const char *key);
+	/* url rewritten through the provider's mirrors: each mirror stands
+	 * for a public download prefix (Istio's releases, Online Boutique's
+	 * manifests) with one of its own -- the sandbox's, or an air-gapped
+	 * install's.  url itself when no mirror covers it. */
+	const char *(*mirror_url)(or_host *h, const char *url);
+
+	/* A Google API call.  url is absolute, or "compute:PATH",
+	 * "container:PATH", "serviceusage:PATH" relative to that API's base.
+	 * The bearer token comes from the provider's credentials (a service
+	 * account key, a token file or the metadata server), refreshed before
+	 * it expires; 429, 5xx and resets are retried like http().  Returns 0
+	 * when an answer came, whatever its status; -1 otherwise (fail()
+	 * set).  For a non-2xx answer, gcp_error() gives Google's message. */
+	int (*gcp)(or_host *h, const char *method, const char *url,
+		   const char *json_body, struct or_http_response *resp);
+	/* Google's error message and reason of a non-2xx answer, verbatim
+	 * ("The resource 'projects/p/zones/z/instances/vm' already exists",
+	 * "alreadyExists"); reason may be NULL. */
+	const char *(*gcp_error)(or_host *h, const struct or_http_response *resp,
+				 const char **reason);
+	/* Wait for a long-running operation to be DONE: a Compute operation's
+	 * selfLink or a GKE operation's selfLink/name URL.  Progress goes to
+	 * the log.  0 when it succeeded; -1 when it failed (fail() set with
+	 * the operation's own error message), timed out or was cancelled
+	 * (then cancelled() is 1). */
+	int (*gcp_wait)(or_host *h, const char *operation_url, long timeout_ms);
+
+	/* A Kubernetes API client: endpoint ("https://IP" or a host name),
+	 * the cluster's CA (PEM) and the provider's Google token as bearer
+	 * (what gke-gcloud-auth-plugin gives kubectl).  NULL with fail() set
+	 * when the arguments are unusable.  Closed at kube_close. */
+	or_kube *(*kube_open)(or_host *h, const char *endpoint, const char *ca_pem);
+	void (*kube_close)(or_kube *k);
+	/* One request; path starts with '/'.  content_type may be NULL
+	 * (application/json).  Same return as http(). */
+	int (*kube_request)(or_kube *k, const char *method, const char *path,
+			    const char *content_type, const char *body,
+			    struct or_http_response *resp);
+	/* Server-side apply (field manager "outrigger", force) of every
+	 * document of a YAML or JSON text, in order; documents of namespaced
+	 * kinds without a namespace go to default_ns.  Kinds are resolved by
+	 * discovery; a CRD created by an earlier document is waited for.
+	 * Returns the number of objects applied, or -1 (fail() names the
+	 * document: "document 3 (Deployment default/frontend): ..."). */
+	int (*kube_apply)(or_kube *k, const char *yaml, const char *default_ns);
+	/* Delete every object the documents name, in reverse order; absent
+	 * objects are fine.  Returns the number deleted, or -1. */
+	int (*kube_delete)(or_kube *k, const char *yaml, const char *default_ns);
+	/* Wait for a condition, logging progress: what = "deployment"
+	 * (available replicas == desired), "deployments" (every Deployment
+	 * of namespace ns; name ignored), "loadbalancer" (the Service has an
+	 * ingress IP, copied into out), "crd" (name established).  0 when
+	 * met, -1 on timeout, error or cancel (fail() set). */
+	int (*kube_wait)(or_kube *k, const char *what, const char *ns,
+			 const char *name, long timeout_ms, char *out, size_t out_size);
+
+	/* SSH (libssh2): connect to host:port, retrying until it answers or
+	 * timeout_ms passes; the host key is pinned in the step's state at
+	 * first use and must match after; public-key login as user with an
+	 * OpenSSH private key held in memory.  NULL with fail() set. */
+	or_ssh *(*ssh_open)(or_host *h, const char *host, int port, const char *user,
+			    const char *private_key, long timeout_ms);
+	void (*ssh_close)(or_ssh *s);
+	/* Write data to path on the remote host (SFTP), with mode. */
+	int (*ssh_upload)(or_ssh *s, const char *path, const void *data, size_t len,
+			  int mode);
+	/* Run a command; every line of its stdout and stderr goes to the
+	 * step log as it comes.  Returns the exit status (0..255), or -1
+	 * when the command could not be run (fail() set). */
+	int (*ssh_exec)(or_ssh *s, const char *command);
+
+	/* PKI (OpenSSL).  pki_mesh_ca: Istio's plugged-in CA, a new root
+	 * (O=org, valid root_days) and an intermediate for cluster (valid
+	 * ca_days) with the extensions istiod requires.  pki_workload: a
+	 * leaf for spiffe://TRUST_DOMAIN/ns/NS/sa/SA signed by ca_cert/ca_key,
+	 * chain up to root_cert.  pki_ssh_key: an ed25519 key pair (key:
+	 * OpenSSH private key, ca_cert: the authorized_keys line).  0, or -1
+	 * with fail() set. */
+	int (*pki_mesh_ca)(or_host *h, const char *org, const char *cluster, int root_days,
+			   int ca_days, struct or_pki_files *out);
+	int (*pki_workload)(or_host *h, const char *ca_cert, const char *ca_key,
+			    const char *root_cert, const char *trust_domain, const char *ns,
+			    const char *sa, int days, struct or_pki_files *out);
+	int (*pki_ssh_key)(or_host *h, const char *comment, struct or_pki_files *out);
+	void (*pki_free)(struct or_pki_files *f);
+
+	/* Download url (through the provider's mirror when one stands for its
+	 * site) into the host's cache, at most max_bytes, checked against
+	 * sha256 (64 hex digits) or, when sha256 is NULL and sha256_url is
+	 * not, the first word of that file; with neither (a publisher that
+	 * posts no checksum) the file is kept unverified, and the log says so.  Returns the cached file's path
+	 * (valid until the operation returns), or NULL with fail() set. */
+	const char *(*fetch)(or_host *h, const char *url, const char *sha256,
+			     const char *sha256_url, size_t max_bytes);
+	/* Run a local program (argv[0] a path) with cwd, capturing stdout
+	 * (at most 64 MiB) into *out (free with free()); stderr lines go to
+	 * the log.  Returns the exit status, or -1 (fail() set). */
+	int (*run)(or_host *h, const char *const *argv, const char *cwd, char **out);
+	/* A private scratch directory for this attempt, removed after it. */
+	const char *(*workdir)(or_host *h);
+
+	/* Record what the environment owns in the cloud: kind "cluster",
+	 * "vm" or "firewall_rule"; attrs a JSON object (IPs, CIDRs, zone,
+	 * endpoint).  Committed before it returns 0.  resource_drop forgets
+	 * one (after destroy deleted it). */
+	int (*resource_put)(or_host *h, const char *kind, const char *name,
+			    const char *self_link, const char *status, const char *attrs_json);
+	int (*resource_drop)(or_host *h, const char *kind, const char *name);
 };
 
 /* The descriptor a plugin exports. */

@@ -15,7 +15,7 @@
 static char *tutorial_plugins[] = {
 	"boutique-deploy", "cluster-admin-binding", "exec", "gce-firewall",
 	"gce-instance", "gke-cluster", "ingress-ip", "istio-install",
-	"kiali-link", "mesh-ca", "mesh-register", "vm-bootstrap", "vm-files",
+	"kiali-link", "mesh-ca", "mesh-register", "preflight", "vm-bootstrap", "vm-files",
 	"wait"};
 
 static struct plugin_set all_plugins = {tutorial_plugins,
@@ -242,12 +242,19 @@ t_tutorial_blueprints(void)
 		fprintf(stderr, "    legacy: %s\n", legacy->load_error);
 	if (cur->load_error != NULL)
 		fprintf(stderr, "    current: %s\n", cur->load_error);
-	/* Cluster, VM and mesh CA start at once: none waits for anything. */
-	for (i = 0; i < cur->nsteps; i++)
+	/* Cluster, VM and mesh CA start at once: each waits only for the
+	 * pre-flight check, which waits for nothing. */
+	for (i = 0; i < cur->nsteps; i++) {
+		if (strcmp(cur->steps[i].plugin, "preflight") == 0)
+			CHECK_INT(cur->steps[i].ndeps, 0);
 		if (strcmp(cur->steps[i].plugin, "gke-cluster") == 0 ||
 		    strcmp(cur->steps[i].plugin, "gce-instance") == 0 ||
-		    strcmp(cur->steps[i].plugin, "mesh-ca") == 0)
-			CHECK_INT(cur->steps[i].ndeps, 0);
+		    strcmp(cur->steps[i].plugin, "mesh-ca") == 0) {
+			CHECK_INT(cur->steps[i].ndeps, 1);
+			if (cur->steps[i].ndeps == 1)
+				CHECK_STR(cur->steps[cur->steps[i].deps[0]].plugin, "preflight");
+		}
+	}
 	/* Every parameter has a one-line description and a group. */
 	for (i = 0; i < cur->nparams; i++) {
 		CHECK(json_is_string(json_object_get(cur->params[i].schema, "description")));
