@@ -16,9 +16,11 @@ SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LISTEN   ?= 127.0.0.1:8080
 DB       ?= var/outrigger.db
 
-# Sandbox sources wired in so far (others in sandbox/ are being written).
-SANDBOX_SRC := sandbox/cloud.c sandbox/disc.c sandbox/gce.c sandbox/gke.c sandbox/sandbox.c sandbox/vm.c \
-               $(wildcard sandbox/kube*.c)
+# The sandbox: every file of sandbox/, in the same binary.
+SANDBOX_SRC := $(wildcard sandbox/*.c)
+# The mirror's own files (Istio stand-ins, the sidecar package, Online
+# Boutique manifests, the default catalog), compiled into the binary.
+SANDBOX_ASSETS := $(sort $(wildcard sandbox/assets/*/*))
 
 # Library sources: everything but the entry point, and the built-in
 # plugins (plugins/exec.c, plugins/wait.c), compiled into the binary.
@@ -35,7 +37,7 @@ ROLLOUT_SO := $(ROLLOUT:%.c=%.so)
 STEP_OBJ := $(STEP_SRC:%=build/obj/%.o) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o)
 SAN_STEP_OBJ := $(STEP_SRC:%=build/asan/obj/%.o) $(BUILTIN:plugins/%.c=build/asan/obj/plugin_%.o)
 HDR      := $(wildcard server/*.h sandbox/*.h include/outrigger/*.h plugins/*.h)
-EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json
+EMBED    := $(sort $(wildcard db/migrations/*.sql)) server/openapi.json $(SANDBOX_ASSETS)
 GEN      := build/gen/embedded.c
 
 OBJ      := $(patsubst sandbox/%.c,build/obj/sandbox_%.o,$(SRC:server/%.c=build/obj/%.o)) $(BUILTIN:plugins/%.c=build/obj/plugin_%.o) \
@@ -166,18 +168,26 @@ build/fuzz/api: tests/fuzz/fuzz_api.c $(SRC) $(BUILTIN) $(GEN) $(HDR)
 	@clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
 	  -o $@ tests/fuzz/fuzz_api.c $(filter-out server/http.c,$(SRC)) $(BUILTIN) $(GEN) $(LIBS)
 
+# The YAML reader the rollout feeds downloaded manifests to.
+build/fuzz/yaml: tests/fuzz/fuzz_yaml.c server/ydoc.c server/or.c server/buf.c $(HDR)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@clang $(BASE) -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  -o $@ tests/fuzz/fuzz_yaml.c server/ydoc.c server/or.c server/buf.c \
+	  $(shell pkg-config --libs jansson yaml-0.1)
+
 run: deps build/outrigger $(ROLLOUT_SO)
 	@mkdir -p $(dir $(DB))
 	@echo "Outrigger on http://$(LISTEN)/ (Ctrl-C stops it)"
 	build/outrigger serve --sandbox --listen $(LISTEN) --db $(DB)
 
 test: deps-test
-	@$(MAKE) --no-print-directory test-unit test-api test-sandbox test-asan test-fuzz $(EXTRA_TESTS)
+	@$(MAKE) --no-print-directory all test-unit test-api test-sandbox test-asan test-fuzz $(EXTRA_TESTS)
 
 test-unit: build/tests/unit
 	build/tests/unit
 
-test-api: build/outrigger build/tests/api $(TEST_PLUGINS)
+test-api: build/outrigger build/tests/api $(TEST_PLUGINS) $(ROLLOUT_SO)
 	OUTRIGGER_BIN=build/outrigger build/tests/api
 
 build/tests/oauth: tests/sandbox/test_oauth.c tests/check.h $(OBJ)
@@ -245,9 +255,10 @@ test-asan: build/asan/outrigger build/asan/tests/unit build/asan/tests/oauth bui
 	ASAN_OPTIONS=detect_leaks=1 OUTRIGGER_BIN=build/asan/outrigger tests/sandbox/gcloud.sh
 
 FUZZ_SECONDS ?= 20
-test-fuzz: build/fuzz/api
+test-fuzz: build/fuzz/api build/fuzz/yaml
 	@mkdir -p build/fuzz/corpus
 	tests/fuzz/run.sh build/fuzz/api $(FUZZ_SECONDS)
+	tests/fuzz/run.sh build/fuzz/yaml $(FUZZ_SECONDS) yaml
 
 bench-api: build/outrigger
 	bench/api/run.sh

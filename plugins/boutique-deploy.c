@@ -37,29 +37,6 @@ struct bd {
 	int legacy;
 };
 
-static char *
-bd_slurp(const char *path, size_t max)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= max &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc((size_t)n + 1);
-		if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
-			free(data);
-			data = NULL;
-		}
-		if (data != NULL)
-			data[n] = '\0';
-	}
-	fclose(f);
-	return data;
-}
-
 /* Fetch release/FILE of the version; the text (caller frees) or NULL. */
 static char *
 bd_fetch(struct bd *b, const char *file)
@@ -72,7 +49,7 @@ bd_fetch(struct bd *b, const char *file)
 	path = b->api->fetch(b->h, url, NULL, NULL, MANIFEST_MAX);
 	if (path == NULL)
 		return NULL;
-	text = bd_slurp(path, MANIFEST_MAX);
+	text = slurp(path, MANIFEST_MAX);
 	if (text == NULL)
 		b->api->fail(b->h, "io", "cannot read the downloaded %s", file);
 	return text;
@@ -209,7 +186,7 @@ bd_open(struct bd *b, or_host *h, const struct or_host_api *api)
 		b->legacy = strcmp(flow, "legacy") == 0;
 	else
 		b->legacy = strncmp(b->version, "v0.", 3) == 0 && atoi(b->version + 3) <= 5;
-	b->k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	b->k = kube_from_inputs(h, api);
 	return b->k;
 }
 
@@ -252,22 +229,21 @@ label_namespace(struct bd *b, int inject)
 static int
 delete_one(struct bd *b, const char *api_path, const char *resource)
 {
-	struct or_http_response r;
 	char path[512];
+	long st;
 
 	snprintf(path, sizeof(path), "%s/namespaces/%s/%s/%s", api_path, b->ns, resource,
 		 b->move_out);
-	if (b->api->kube_request(b->k, "DELETE", path, NULL, NULL, &r) != 0)
+	st = kube_call(b->api, b->k, "DELETE", path, NULL);
+	if (st == 0)
 		return -1;
-	if (r.status >= 300 && r.status != 404) {
+	if (st >= 300 && st != 404) {
 		b->api->fail(b->h, "kubernetes", "DELETE %s %s/%s: HTTP %ld", resource, b->ns,
-			     b->move_out, r.status);
-		b->api->http_free(&r);
+			     b->move_out, st);
 		return -1;
 	}
 	b->api->log(b->h, OR_LOG_INFO, "%s %s/%s: %s (it moves to the VM)", resource, b->ns,
-		    b->move_out, r.status == 404 ? "already gone" : "deleted");
-	b->api->http_free(&r);
+		    b->move_out, st == 404 ? "already gone" : "deleted");
 	return 0;
 }
 
@@ -339,7 +315,6 @@ out:
 static or_status
 bd_destroy(or_host *h, const struct or_host_api *api)
 {
-	struct or_http_response r;
 	struct bd b;
 	or_status st = OR_STATUS_FAILED;
 	char *k8s = NULL, *kept = NULL, *istio = NULL, path[300];
@@ -362,16 +337,11 @@ bd_destroy(or_host *h, const struct or_host_api *api)
 		goto out;
 	/* The namespace: deleted when we made it, else our labels removed. */
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s", b.ns);
-	if (api->kube_request(b.k, "GET", path, NULL, NULL, &r) != 0)
+	if (kube_get(api, b.k, path, &o) == 0)
 		goto out;
-	o = body_json(&r);
-	api->http_free(&r);
-	if (o != NULL && !is_system_ns(b.ns) &&
-	    owned_by_labels(json_object_get(json_object_get(o, "metadata"), "labels"),
-			    env_name(h, api))) {
-		if (api->kube_request(b.k, "DELETE", path, NULL, NULL, &r) != 0)
+	if (o != NULL && !is_system_ns(b.ns) && owned_object(o, env_name(h, api))) {
+		if (kube_call(api, b.k, "DELETE", path, NULL) == 0)
 			goto out;
-		api->http_free(&r);
 		api->log(h, OR_LOG_INFO, "namespace %s deleted", b.ns);
 	} else if (o != NULL) {
 		char text[300];

@@ -27,35 +27,28 @@ binding_name(or_host *h, const struct or_host_api *api)
 static int
 cab_owner(or_host *h, const struct or_host_api *api, or_kube *k, const char *name)
 {
-	struct or_http_response r;
 	char path[512];
 	json_t *o;
+	long st;
 	int rc;
 
 	snprintf(path, sizeof(path),
 		 "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/%s", name);
-	if (api->kube_request(k, "GET", path, NULL, NULL, &r) != 0)
+	st = kube_get(api, k, path, &o);
+	if (st == 0)
 		return -2;
-	if (r.status == 404) {
-		api->http_free(&r);
+	if (st == 404)
 		return 0;
-	}
-	o = body_json(&r);
 	if (o == NULL) {
-		api->fail(h, "kubernetes", "GET ClusterRoleBinding %s: HTTP %ld", name, r.status);
-		api->http_free(&r);
+		api->fail(h, "kubernetes", "GET ClusterRoleBinding %s: HTTP %ld", name, st);
 		return -2;
 	}
-	rc = owned_by_labels(json_object_get(json_object_get(o, "metadata"), "labels"),
-			     env_name(h, api))
-		     ? 1
-		     : -1;
+	rc = owned_object(o, env_name(h, api)) ? 1 : -1;
 	if (rc < 0)
 		api->fail(h, "conflict",
 			  "ClusterRoleBinding %s exists and was not made by this environment; "
 			  "remove it or choose another name", name);
 	json_decref(o);
-	api->http_free(&r);
 	return rc;
 }
 
@@ -84,7 +77,7 @@ cab_apply(or_host *h, const struct or_host_api *api)
 		user = "outrigger";
 		api->log(h, OR_LOG_WARN, "the provider names no account; binding user \"%s\"", user);
 	}
-	k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	k = kube_from_inputs(h, api);
 	if (k == NULL) {
 		json_decref(key);
 		return OR_STATUS_FAILED;
@@ -125,13 +118,13 @@ static or_status
 cab_destroy(or_host *h, const struct or_host_api *api)
 {
 	const char *name = binding_name(h, api);
-	struct or_http_response r;
 	or_status st = OR_STATUS_FAILED;
 	char path[512];
 	or_kube *k;
+	long http;
 	int own;
 
-	k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	k = kube_from_inputs(h, api);
 	if (k == NULL)
 		return OR_STATUS_FAILED;
 	own = cab_owner(h, api, k, name);
@@ -148,16 +141,15 @@ cab_destroy(or_host *h, const struct or_host_api *api)
 	}
 	snprintf(path, sizeof(path),
 		 "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/%s", name);
-	if (api->kube_request(k, "DELETE", path, NULL, NULL, &r) != 0) {
+	http = kube_call(api, k, "DELETE", path, NULL);
+	if (http == 0) {
 		st = OR_STATUS_RETRY;
 		goto out;
 	}
-	if (r.status >= 300 && r.status != 404) {
-		api->fail(h, "kubernetes", "DELETE ClusterRoleBinding %s: HTTP %ld", name, r.status);
-		api->http_free(&r);
+	if (http >= 300 && http != 404) {
+		api->fail(h, "kubernetes", "DELETE ClusterRoleBinding %s: HTTP %ld", name, http);
 		goto out;
 	}
-	api->http_free(&r);
 	api->log(h, OR_LOG_INFO, "clusterrolebinding %s deleted", name);
 	st = OR_STATUS_OK;
 out:

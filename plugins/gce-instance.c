@@ -48,22 +48,7 @@ vm_inputs(or_host *h, const struct or_host_api *api, struct vm_in *v)
 static int
 vm_get(or_host *h, const struct or_host_api *api, const struct vm_in *v, json_t **out)
 {
-	struct or_http_response r;
-	int rc;
-
-	*out = NULL;
-	if (api->gcp(h, "GET", v->path, NULL, &r) != 0)
-		return -1;
-	if (r.status == 404) {
-		rc = 0;
-	} else if ((*out = body_json(&r)) != NULL) {
-		rc = 1;
-	} else {
-		google_failed(h, api, &r, "reading the instance");
-		rc = -1;
-	}
-	api->http_free(&r);
-	return rc;
+	return google_get(h, api, v->path, "reading the instance", out);
 }
 
 /* A random UUID (v4) for requestId. */

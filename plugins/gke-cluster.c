@@ -50,22 +50,7 @@ cluster_inputs(or_host *h, const struct or_host_api *api, struct cluster_in *c)
 static int
 cluster_get(or_host *h, const struct or_host_api *api, const struct cluster_in *c, json_t **out)
 {
-	struct or_http_response r;
-	int rc;
-
-	*out = NULL;
-	if (api->gcp(h, "GET", c->path, NULL, &r) != 0)
-		return -1;
-	if (r.status == 404) {
-		rc = 0;
-	} else if ((*out = body_json(&r)) != NULL) {
-		rc = 1;
-	} else {
-		google_failed(h, api, &r, "reading the cluster");
-		rc = -1;
-	}
-	api->http_free(&r);
-	return rc;
+	return google_get(h, api, c->path, "reading the cluster", out);
 }
 
 /* Wait for a GKE operation named in state "operation", then forget it. */
@@ -271,7 +256,6 @@ delete_load_balancers(or_host *h, const struct or_host_api *api, json_t *cl)
 	const char *endpoint = json_string_value(json_object_get(cl, "endpoint"));
 	const char *ca = json_string_value(
 		json_object_get(json_object_get(cl, "masterAuth"), "clusterCaCertificate"));
-	struct or_http_response r;
 	json_t *list = NULL, *item;
 	char path[512];
 	or_kube *k;
@@ -282,9 +266,8 @@ delete_load_balancers(or_host *h, const struct or_host_api *api, json_t *cl)
 	k = api->kube_open(h, endpoint, ca);
 	if (k == NULL)
 		return;
-	if (api->kube_request(k, "GET", "/api/v1/services", NULL, NULL, &r) == 0)
-		list = body_json(&r);
-	api->http_free(&r);
+	/* No answer or no list: nothing to delete, the cluster goes anyway. */
+	kube_get(api, k, "/api/v1/services", &list);
 	json_array_foreach(json_object_get(list, "items"), i, item) {
 		json_t *meta = json_object_get(item, "metadata");
 		const char *type = json_string_value(
@@ -296,8 +279,7 @@ delete_load_balancers(or_host *h, const struct or_host_api *api, json_t *cl)
 			 json_string_value(json_object_get(meta, "namespace")),
 			 json_string_value(json_object_get(meta, "name")));
 		api->log(h, OR_LOG_INFO, "deleting LoadBalancer service %s", path + 18);
-		if (api->kube_request(k, "DELETE", path, NULL, NULL, &r) == 0)
-			api->http_free(&r);
+		kube_call(api, k, "DELETE", path, NULL);
 	}
 	json_decref(list);
 	api->kube_close(k);

@@ -50,7 +50,7 @@ ii_apply(or_host *h, const struct or_host_api *api)
 		ns = "default";
 	if (path == NULL || path[0] != '/')
 		path = "/";
-	k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	k = kube_from_inputs(h, api);
 	if (k == NULL)
 		return OR_STATUS_FAILED;
 	api->progress(h, 10, "waiting for the gateway's external IP");

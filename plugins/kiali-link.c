@@ -17,48 +17,23 @@
 #define KIALI_MAX (4u << 20)
 #define WAIT_MS (10L * 60 * 1000)
 
-static char *
-kl_slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= KIALI_MAX &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc((size_t)n + 1);
-		if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
-			free(data);
-			data = NULL;
-		}
-		if (data != NULL)
-			data[n] = '\0';
-	}
-	fclose(f);
-	return data;
-}
-
 /* GET the Service: 1 there, 0 absent, -1 no answer (fail set). */
 static int
 kl_service(or_host *h, const struct or_host_api *api, or_kube *k, const char *ns,
 	   const char *svc)
 {
-	struct or_http_response r;
 	char path[512];
-	int rc;
+	long st;
 
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", ns, svc);
-	if (api->kube_request(k, "GET", path, NULL, NULL, &r) != 0)
+	st = kube_get(api, k, path, NULL);
+	if (st == 0)
 		return -1;
-	rc = r.status == 200 ? 1 : 0;
-	if (r.status != 200 && r.status != 404) {
-		api->fail(h, "kubernetes", "GET service %s/%s: HTTP %ld", ns, svc, r.status);
-		rc = -1;
+	if (st != 200 && st != 404) {
+		api->fail(h, "kubernetes", "GET service %s/%s: HTTP %ld", ns, svc, st);
+		return -1;
 	}
-	api->http_free(&r);
-	return rc;
+	return st == 200;
 }
 
 static or_status
@@ -78,7 +53,7 @@ kl_apply(or_host *h, const struct or_host_api *api)
 		svc = "kiali";
 	if (sub == NULL)
 		sub = "/kiali";
-	k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	k = kube_from_inputs(h, api);
 	if (k == NULL)
 		return OR_STATUS_FAILED;
 	there = kl_service(h, api, k, ns, svc);
@@ -94,7 +69,7 @@ kl_apply(or_host *h, const struct or_host_api *api)
 			goto out;
 		}
 		snprintf(file, sizeof(file), "%s/samples/addons/kiali.yaml", dir);
-		text = kl_slurp(file);
+		text = slurp(file, KIALI_MAX);
 		if (text == NULL) {
 			api->fail(h, "not_found", "this Istio release has no samples/addons/kiali.yaml");
 			goto out;
@@ -137,12 +112,12 @@ kl_destroy(or_host *h, const struct or_host_api *api)
 	if (ns == NULL || ns[0] == '\0')
 		ns = "istio-system";
 	snprintf(file, sizeof(file), "%s/samples/addons/kiali.yaml", dir != NULL ? dir : ".");
-	text = kl_slurp(file);
+	text = slurp(file, KIALI_MAX);
 	if (text == NULL) {
 		api->fail(h, "not_found", "cannot read %s to remove Kiali", file);
 		return OR_STATUS_FAILED;
 	}
-	k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	k = kube_from_inputs(h, api);
 	if (k != NULL && api->kube_delete(k, text, ns) >= 0)
 		st = OR_STATUS_OK;
 	free(text);

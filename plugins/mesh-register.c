@@ -41,26 +41,20 @@ struct mr {
 static int
 mr_owner(struct mr *m, const char *path)
 {
-	struct or_http_response r;
 	json_t *o;
+	long st;
 	int rc;
 
-	if (m->api->kube_request(m->k, "GET", path, NULL, NULL, &r) != 0)
+	st = kube_get(m->api, m->k, path, &o);
+	if (st == 0)
 		return -2;
-	if (r.status == 404) {
-		m->api->http_free(&r);
+	if (st == 404)
 		return 0;
-	}
-	o = body_json(&r);
-	m->api->http_free(&r);
 	if (o == NULL) {
 		m->api->fail(m->h, "kubernetes", "GET %s: no object in the answer", path);
 		return -2;
 	}
-	rc = owned_by_labels(json_object_get(json_object_get(o, "metadata"), "labels"),
-			     env_name(m->h, m->api))
-		     ? 1
-		     : -1;
+	rc = owned_object(o, env_name(m->h, m->api)) ? 1 : -1;
 	json_decref(o);
 	return rc;
 }
@@ -201,7 +195,7 @@ mr_open(struct mr *m, or_host *h, const struct or_host_api *api)
 		json_decref(m->labels);
 		m->labels = json_pack("{s:s}", "app", m->svc);
 	}
-	m->k = api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+	m->k = kube_from_inputs(h, api);
 	return m->k;
 }
 
@@ -280,7 +274,6 @@ mr_destroy(or_host *h, const struct or_host_api *api)
 {
 	struct mr m;
 	or_status st = OR_STATUS_FAILED;
-	struct or_http_response r;
 	char path[512], *text = NULL;
 	int own;
 
@@ -300,9 +293,8 @@ mr_destroy(or_host *h, const struct or_host_api *api)
 			snprintf(path, sizeof(path),
 				 "/apis/" SE_API "/namespaces/%s/serviceentries/mesh-expansion-%s",
 				 m.ns, m.svc);
-			if (mr_owner(&m, path) == 1 &&
-			    api->kube_request(m.k, "DELETE", path, NULL, NULL, &r) == 0)
-				api->http_free(&r);
+			if (mr_owner(&m, path) == 1)
+				kube_call(api, m.k, "DELETE", path, NULL);
 			st = OR_STATUS_OK;
 			goto out;
 		}

@@ -9,30 +9,6 @@
  */
 #include "rollout.h"
 
-/* GET url: 1 and *out on 2xx, 0 on 404, -1 otherwise (fail set). */
-static int
-get_json(or_host *h, const struct or_host_api *api, const char *url, const char *what,
-	 json_t **out)
-{
-	struct or_http_response r;
-	int rc;
-
-	*out = NULL;
-	if (api->gcp(h, "GET", url, NULL, &r) != 0)
-		return -1;
-	*out = body_json(&r);
-	if (*out != NULL)
-		rc = 1;
-	else if (r.status == 404 || r.status == 400)
-		rc = 0;
-	else {
-		google_failed(h, api, &r, what);
-		rc = -1;
-	}
-	api->http_free(&r);
-	return rc;
-}
-
 /* "latest"/"-" take the default; "1.31" the newest 1.31.x; else exact. */
 static const char *
 pick_version(const json_t *cfg, const char *want)
@@ -73,7 +49,7 @@ preflight_apply(or_host *h, const struct or_host_api *api)
 	image_project = api->input(h, "vm_image_project");
 
 	snprintf(url, sizeof(url), "compute:projects/%s/zones/%s", project, zone);
-	found = get_json(h, api, url, "checking the zone", &doc);
+	found = google_get(h, api, url, "checking the zone", &doc);
 	json_decref(doc);
 	if (found < 0)
 		return OR_STATUS_RETRY;
@@ -85,7 +61,7 @@ preflight_apply(or_host *h, const struct or_host_api *api)
 
 	snprintf(url, sizeof(url), "container:v1/projects/%s/locations/%s/serverConfig", project,
 		 zone);
-	found = get_json(h, api, url, "reading GKE's serverConfig", &doc);
+	found = google_get(h, api, url, "reading GKE's serverConfig", &doc);
 	if (found <= 0) {
 		if (found == 0)
 			api->fail(h, "preflight", "GKE offers no clusters in %s", zone);
@@ -126,7 +102,7 @@ preflight_apply(or_host *h, const struct or_host_api *api)
 	if (family != NULL && image_project != NULL) {
 		snprintf(url, sizeof(url), "compute:projects/%s/global/images/family/%s",
 			 image_project, family);
-		found = get_json(h, api, url, "checking the VM's image family", &doc);
+		found = google_get(h, api, url, "checking the VM's image family", &doc);
 		if (found < 0)
 			return OR_STATUS_RETRY;
 		if (found == 0) {

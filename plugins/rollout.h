@@ -1,7 +1,8 @@
 /*
  * rollout.h - the few helpers every rollout plugin shares: required
- * inputs, JSON inputs, ownership labels, Google answers.  Static inline,
- * so each plugin stays one file and one .so.
+ * inputs, JSON inputs, ownership labels, Google answers, bounded file
+ * reads, Kubernetes GET/DELETE/apply.  Static inline, so each plugin stays
+ * one file and one .so.
  *
  * Ownership rule of the rollout: every cloud resource carries the label
  * (or, where Google has no labels, the description) outrigger-env=<env>;
@@ -123,6 +124,150 @@ google_failed(or_host *h, const struct or_host_api *api, const struct or_http_re
 
 	api->fail(h, quota ? "quota" : "cloud", "%s: %s", what, msg != NULL ? msg : "failed");
 	return r->status == 429 || r->status >= 500 ? OR_STATUS_RETRY : OR_STATUS_FAILED;
+}
+
+/* GET a Google resource: 1 and *out (json_decref it) when it exists, 0
+ * when Google says 404, -1 after fail() otherwise. */
+static inline int
+google_get(or_host *h, const struct or_host_api *api, const char *url, const char *what,
+	   json_t **out)
+{
+	struct or_http_response r;
+	int rc;
+
+	*out = NULL;
+	if (api->gcp(h, "GET", url, NULL, &r) != 0)
+		return -1;
+	if (r.status == 404) {
+		rc = 0;
+	} else if ((*out = body_json(&r)) != NULL) {
+		rc = 1;
+	} else {
+		google_failed(h, api, &r, what);
+		rc = -1;
+	}
+	api->http_free(&r);
+	return rc;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+/* The whole file at path, NUL-terminated, when it is at most max bytes;
+ * NULL when it is absent, larger, or unreadable (nothing is reported: the
+ * caller says what the file was for).  The caller frees it. */
+static inline char *
+slurp(const char *path, size_t max)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= max &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		data = malloc((size_t)n + 1);
+		if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
+			free(data);
+			data = NULL;
+		}
+		if (data != NULL)
+			data[n] = '\0';
+	}
+	fclose(f);
+	return data;
+}
+
+/* ---- Kubernetes ------------------------------------------------------- */
+
+/* 1 when an object's metadata.labels (o may be NULL) say this environment
+ * owns it. */
+static inline int
+owned_object(const json_t *o, const char *env)
+{
+	return owned_by_labels(json_object_get(json_object_get(o, "metadata"), "labels"), env);
+}
+
+/* The client for the cluster the step's inputs "endpoint" and
+ * "ca_certificate" name; NULL with fail() set by the host when they are
+ * unusable.  The caller kube_close's it. */
+static inline or_kube *
+kube_from_inputs(or_host *h, const struct or_host_api *api)
+{
+	return api->kube_open(h, api->input(h, "endpoint"), api->input(h, "ca_certificate"));
+}
+
+/* One request without a body (GET, DELETE) on path: the answer's HTTP
+ * status, any status, or 0 when none came (the host has called fail()).
+ * With out, a 2xx answer's JSON body goes into *out, else NULL; the caller
+ * json_decref's it. */
+static inline long
+kube_call(const struct or_host_api *api, or_kube *k, const char *method, const char *path,
+	  json_t **out)
+{
+	struct or_http_response r = {0};
+	long st;
+
+	if (out != NULL)
+		*out = NULL;
+	if (api->kube_request(k, method, path, NULL, NULL, &r) != 0)
+		return 0;
+	st = r.status;
+	if (out != NULL)
+		*out = body_json(&r);
+	api->http_free(&r);
+	return st;
+}
+
+/* GET path: kube_call(..., "GET", ...). */
+static inline long
+kube_get(const struct or_host_api *api, or_kube *k, const char *path, json_t **out)
+{
+	return kube_call(api, k, "GET", path, out);
+}
+
+/* DELETE path, where 404 (already gone) is as good as deleted: 0, logging
+ * "deleted <what>" when it was there; -1 when no answer came (fail() set
+ * by the host) or after fail(h, "kubernetes", "deleting <what>: HTTP n")
+ * for any other status. */
+static inline int
+kube_del(or_host *h, const struct or_host_api *api, or_kube *k, const char *path,
+	 const char *what)
+{
+	long st = kube_call(api, k, "DELETE", path, NULL);
+
+	if (st == 0)
+		return -1;
+	if (st == 404)
+		return 0;
+	if (st < 200 || st > 299) {
+		api->fail(h, "kubernetes", "deleting %s: HTTP %ld", what, st);
+		return -1;
+	}
+	api->log(h, OR_LOG_INFO, "deleted %s", what);
+	return 0;
+}
+
+/* Server-side apply of one object (obj is decref'd here, whatever
+ * happens), namespaced objects without one going into ns: 0, or -1 with
+ * fail() set.  The text is wiped before it is freed, since it may hold a
+ * key. */
+static inline int
+kube_apply_json(or_host *h, const struct or_host_api *api, or_kube *k, json_t *obj,
+		const char *ns)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	int n;
+
+	json_decref(obj);
+	if (text == NULL) {
+		api->fail(h, "nomem", "out of memory");
+		return -1;
+	}
+	n = api->kube_apply(k, text, ns);
+	memset(text, 0, strlen(text));
+	free(text);
+	return n < 0 ? -1 : 0;
 }
 
 #endif

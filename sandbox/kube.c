@@ -7,11 +7,19 @@
 #include "kube_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "pki.h"
 
 #define DEFAULT_POD_CIDR "10.4.0.0/14"
 #define DEFAULT_VERSION "v1.32.4"
@@ -99,6 +107,105 @@ seed(struct kube *k)
 			   "KubeletReady", "capacity", "cpu", "4", "memory", "16393076Ki"));
 }
 
+/* The key that signs this cluster's ServiceAccount tokens: made once,
+ * kept (0600) beside the state so tokens stay valid across restarts. */
+static or_rc
+load_token_key(struct kube *k, struct or_err *err)
+{
+	char path[4200];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/sa-token.key", k->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, k->token_key, sizeof(k->token_key));
+		close(fd);
+		if (n == (ssize_t)sizeof(k->token_key))
+			return OR_OK;
+	}
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, k->token_key, sizeof(k->token_key)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof(k->token_key))
+		return or_fail(err, OR_E_IO, NULL, NULL, "cannot read /dev/urandom");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, k->token_key, sizeof(k->token_key)) != (ssize_t)sizeof(k->token_key)) {
+		if (fd >= 0)
+			close(fd);
+		return or_fail(err, OR_E_IO, NULL, NULL, "cannot write %s: %s", path,
+			       strerror(errno));
+	}
+	close(fd);
+	return OR_OK;
+}
+
+void
+kube_token_sign(const struct kube *k, const char *signed_part, size_t len, struct buf *b)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int mlen = 0;
+
+	HMAC(EVP_sha256(), k->token_key, (int)sizeof(k->token_key),
+	     (const unsigned char *)signed_part, len, mac, &mlen);
+	buf_append_str(b, ".");
+	kube_base64(b, mac, mlen, 1);
+}
+
+or_rc
+kube_token_review(struct kube *k, const char *token, json_t **claims, struct or_err *err)
+{
+	const char *dot = token != NULL ? strrchr(token, '.') : NULL;
+	struct buf want;
+	unsigned char *payload = NULL;
+	size_t plen = 0;
+	const char *first, *ns, *name, *uid;
+	json_t *c = NULL, *sa, *kio;
+	or_rc rc = OR_OK;
+
+	*claims = NULL;
+	if (dot == NULL || strlen(token) > 16384)
+		return or_fail(err, OR_E_AUTH, NULL, NULL, "not a ServiceAccount token (a JWT)");
+	buf_init(&want, 32768);
+	kube_token_sign(k, token, (size_t)(dot - token), &want);
+	if (want.len != strlen(dot) || CRYPTO_memcmp(want.data, dot, want.len) != 0) {
+		rc = or_fail(err, OR_E_AUTH, NULL, NULL,
+			     "the token was not issued by this cluster (bad signature)");
+		goto out;
+	}
+	first = strchr(token, '.');
+	if (first == NULL || first == dot ||
+	    pki_b64url_decode(first + 1, (size_t)(dot - first - 1), &payload, &plen, err) != OR_OK ||
+	    (c = json_loadb((const char *)payload, plen, 0, NULL)) == NULL) {
+		rc = or_fail(err, OR_E_AUTH, NULL, NULL, "the token's claims do not parse");
+		goto out;
+	}
+	if (json_integer_value(json_object_get(c, "exp")) <= (json_int_t)time(NULL)) {
+		rc = or_fail(err, OR_E_AUTH, NULL, NULL, "the token has expired");
+		goto out;
+	}
+	/* "kubernetes.io" has a dot: no kube_sget path for it. */
+	kio = json_object_get(c, "kubernetes.io");
+	ns = kube_sget(kio, "namespace");
+	name = kube_sget(kio, "serviceaccount.name");
+	uid = kube_sget(kio, "serviceaccount.uid");
+	pthread_mutex_lock(&k->lock);
+	sa = kube_obj_get(k, "serviceaccounts", ns, name);
+	if (sa == NULL || strcmp(kube_sget(sa, "metadata.uid"), uid) != 0)
+		rc = or_fail(err, OR_E_AUTH, NULL, NULL,
+			     "service account %s/%s no longer exists", ns, name);
+	pthread_mutex_unlock(&k->lock);
+out:
+	buf_free(&want);
+	free(payload);
+	if (rc == OR_OK)
+		*claims = c;
+	else
+		json_decref(c);
+	return rc;
+}
+
 or_rc
 kube_start(const struct kube_cfg *cfg, struct kube **out, struct or_err *err)
 {
@@ -150,6 +257,9 @@ kube_start(const struct kube_cfg *cfg, struct kube **out, struct or_err *err)
 		goto fail;
 	}
 	rc = parse_lb_range(k, cfg->lb_range, err);
+	if (rc != OR_OK)
+		goto fail;
+	rc = load_token_key(k, err);
 	if (rc != OR_OK)
 		goto fail;
 	rc = kube_store_init(k, err);

@@ -120,6 +120,15 @@ or_rc kube_delete_object(struct kube *k, const char *group_version,
 			 const char *resource, const char *ns, const char *name,
 			 struct or_err *err);
 
+/* Review a bearer token as the TokenReview API would: one this cluster's
+ * TokenRequest issued (its signature checks), not expired, for a
+ * ServiceAccount that still exists with the same uid.  On OR_OK *claims
+ * (the caller's) holds the token's claims: aud, exp, iat, sub and
+ * kubernetes.io.{namespace, serviceaccount.{name, uid}}.  OR_E_AUTH with
+ * the reason otherwise (the token itself never appears in it). */
+or_rc kube_token_review(struct kube *k, const char *token, json_t **claims,
+			struct or_err *err);
+
 /* The current resourceVersion counter (for tests). */
 long long kube_resource_version(struct kube *k);
 

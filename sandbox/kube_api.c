@@ -350,7 +350,7 @@ do_token(struct kube *k, const struct kube_req *req, const struct kube_res *res,
 	json_t *sa, *tr = NULL, *aud, *claims;
 	struct or_err err;
 	struct buf tok;
-	char *payload = NULL, exp_s[32], sig[40];
+	char *payload = NULL, exp_s[32];
 	long long secs;
 	time_t now = time(NULL), exp_t;
 	struct tm tm;
@@ -398,13 +398,13 @@ do_token(struct kube *k, const struct kube_req *req, const struct kube_res *res,
 	payload = json_dumps(claims, JSON_COMPACT);
 	json_decref(claims);
 	buf_init(&tok, 64 * 1024);
-	kube_base64(&tok, (const unsigned char *)"{\"alg\":\"RS256\",\"kid\":\"sandbox\"}", 31, 1);
+	kube_base64(&tok, (const unsigned char *)"{\"alg\":\"HS256\",\"kid\":\"sandbox\"}", 31, 1);
 	buf_append_str(&tok, ".");
 	if (payload != NULL)
 		kube_base64(&tok, (const unsigned char *)payload, strlen(payload), 1);
-	buf_append_str(&tok, ".");
-	kube_rand_suffix(sig, sizeof(sig));
-	buf_append_str(&tok, sig);
+	/* Signed with the cluster's own key, so kube_token_review can tell
+	 * the tokens this API issued from any other string. */
+	kube_token_sign(k, buf_str(&tok), tok.len, &tok);
 	json_object_set_new(tr, "status", json_pack("{s:s, s:s}", "token", buf_str(&tok),
 						    "expirationTimestamp", exp_s));
 	json_object_set_new(tr, "apiVersion", json_string("authentication.k8s.io/v1"));

@@ -97,6 +97,7 @@ struct kube {
 	int changed;			/* controllers should look again */
 	json_t *due;			/* "what" -> monotonic ms */
 	int istio;
+	unsigned char token_key[32];	/* signs TokenRequest tokens (HMAC-SHA256) */
 	kube_hook_fn hook;
 	void *hook_ctx;
 	long long hook_rv;		/* last event handed to the hook */
@@ -105,6 +106,12 @@ struct kube {
 	int ctrl_started;
 	unsigned short bound_port;
 };
+
+/* ---- kube.c -------------------------------------------------------------- */
+
+/* The signature part of a token: base64url(HMAC-SHA256(token_key, signed))
+ * appended to b.  No lock needed (the key is set once at start). */
+void kube_token_sign(const struct kube *k, const char *signed_part, size_t len, struct buf *b);
 
 /* ---- kube_store.c (lock held unless said) ---------------------------- */
 

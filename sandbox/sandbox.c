@@ -28,11 +28,14 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "catalog.h"
 #include "cloud.h"
 #include "disc.h"
 #include "gce.h"
 #include "gke.h"
 #include "kube.h"
+#include "mesh.h"
+#include "mirror.h"
 #include "vm.h"
 #include "log.h"
 #include "pki.h"
@@ -75,6 +78,9 @@ struct sandbox {
 	char dir[4096];
 	double time_scale;
 	struct cluster_api clusters[CLUSTERS_MAX];
+	struct mirror *mirror;	/* downloads under /mirror/ */
+	struct mesh *mesh;	/* LoadBalancer IPs: istiod, the shop */
+	char catalog[4200];	/* DIR/catalog.json, what VMs serve */
 	char token[65];
 	char *sa_public_pem;	/* verifies assertions at the token endpoint */
 	char *sa_email;
@@ -192,6 +198,13 @@ admin(struct sandbox *sb, const char *method, const char *path, json_t *body, in
 		copy = json_deep_copy(sb->requests);
 		pthread_mutex_unlock(&sb->lock);
 		return json_pack("{s:o}", "requests", copy);
+	}
+	/* Forget the log: a test then sees only what its own steps sent. */
+	if (strcmp(path, "/admin/requests") == 0 && strcmp(method, "DELETE") == 0) {
+		pthread_mutex_lock(&sb->lock);
+		json_array_clear(sb->requests);
+		pthread_mutex_unlock(&sb->lock);
+		return json_pack("{s:i}", "requests", 0);
 	}
 	if (strcmp(path, "/admin/faults") != 0) {
 		*status = 404;
@@ -390,6 +403,7 @@ cluster_start(struct sandbox *sb, json_t *cl, char *msg, size_t size)
 		goto fail;
 	snprintf(slot->path, sizeof(slot->path), "%s",
 		 strstr(json_string_value(json_object_get(cl, "selfLink")), "projects/"));
+	mesh_cluster_up(sb->mesh, slot->kube, slot->path, kc.pod_cidr, kc.service_cidr);
 	if (kube_port(slot->kube) == 443)
 		snprintf(endpoint, sizeof(endpoint), "%s", addr);
 	else
@@ -428,6 +442,7 @@ hook_cluster_down(void *ctx, json_t *cl)
 	for (i = 0; i < CLUSTERS_MAX; i++)
 		if (sb->clusters[i].kube != NULL && self != NULL &&
 		    strstr(self, sb->clusters[i].path) != NULL) {
+			mesh_cluster_down(sb->mesh, sb->clusters[i].kube);
 			kube_stop(sb->clusters[i].kube);
 			kube_free(sb->clusters[i].kube);
 			sb->clusters[i].kube = NULL;
@@ -491,6 +506,7 @@ hook_instance_running(void *ctx, json_t *instance)
 	vc.address = json_string_value(json_object_get(instance, "_ip"));
 	vc.port = 22;
 	vc.ssh_keys = metadata_value(instance, "ssh-keys");
+	vc.catalog = sb->catalog;
 	if (vm_start(&vc, &slot->vm, &err) != OR_OK) {
 		log_warn("sandbox: VM of %s did not start: %s", vc.name, err.message);
 		slot->vm = NULL;
@@ -585,6 +601,7 @@ clusters_stop(struct sandbox *sb)
 
 	for (i = 0; i < CLUSTERS_MAX; i++)
 		if (sb->clusters[i].kube != NULL) {
+			mesh_cluster_down(sb->mesh, sb->clusters[i].kube);
 			kube_stop(sb->clusters[i].kube);
 			kube_free(sb->clusters[i].kube);
 			sb->clusters[i].kube = NULL;
@@ -696,6 +713,43 @@ token_endpoint(struct sandbox *sb, const char *body, int *status)
 	return out;
 }
 
+/* A download from the mirror: public, like the real sites (no token). */
+static enum MHD_Result
+send_mirror(struct sandbox *sb, struct MHD_Connection *conn, const char *method,
+	    const char *url)
+{
+	struct mirror_answer a;
+	struct MHD_Response *r = NULL;
+	struct or_err err;
+	enum MHD_Result ret;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		log_request(sb, method, url, 405);
+		return send_json(conn, 405, gce_error(405, "badRequest", "downloads are GET only"));
+	}
+	if (mirror_get(sb->mirror, url, &a, &err) != OR_OK) {
+		log_warn("sandbox mirror: %s: %s", url, err.message);
+		log_request(sb, method, url, 500);
+		return send_json(conn, 500, gce_error(500, "backendError", "%s", err.message));
+	}
+	if (a.fd >= 0) {
+		r = MHD_create_response_from_fd((uint64_t)a.size, a.fd);
+		if (r == NULL)
+			close(a.fd);
+	} else {
+		r = MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE);
+		if (r == NULL)
+			free(a.body);
+	}
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a.ctype);
+	log_request(sb, method, url, a.status);
+	ret = MHD_queue_response(conn, (unsigned)a.status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -737,6 +791,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (strncmp(url, "/admin/", 7) == 0) {
 		out = admin(sb, method, url, body, &status);
 		goto answer;
+	}
+	if (strncmp(url, "/mirror/", 8) == 0) {
+		json_decref(body);
+		return send_mirror(sb, conn, method, url);
 	}
 	if (strcmp(url, "/token") == 0 && strcmp(method, "POST") == 0) {
 		out = token_endpoint(sb, r->body.len > 0 ? buf_str(&r->body) : NULL, &status);
@@ -822,6 +880,7 @@ ticker(void *arg)
 	while (!atomic_load(&sb->stopping)) {
 		gce_advance(sb->cloud);
 		gke_advance(sb->cloud);
+		mesh_refresh(sb->mesh, sb->cloud);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -927,12 +986,50 @@ write_endpoints(const char *dir, const char *base, const char *project)
 	json_object_set_new(e, "service_account_key_file", json_string(path));
 	snprintf(url, sizeof(url), "%s/token", base);
 	json_object_set_new(e, "token_uri", json_string(url));
+	json_object_set_new(e, "mirrors", mirror_prefixes(base));
 	snprintf(path, sizeof(path), "%s/endpoints.json", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	rc = json_dump_file(e, tmp, JSON_INDENT(2));
 	json_decref(e);
 	if (rc != 0 || rename(tmp, path) != 0)
 		return -1;
+	return 0;
+}
+
+/* The catalog VMs serve: --catalog FILE checked (a bad file stops the
+ * start with the reason), or the sandbox's small default; written to
+ * path for the VMs to copy. */
+static int
+write_catalog(const char *from, const char *path)
+{
+	struct or_err err;
+	json_t *doc = NULL;
+	size_t len;
+	const char *def;
+	char tmp[4300];
+	int rc;
+
+	if (from != NULL) {
+		if (catalog_load(from, &doc, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: --catalog: %s\n", err.message);
+			return -1;
+		}
+	} else {
+		def = mirror_asset("catalog/products.json", &len);
+		doc = def != NULL ? json_loadb(def, len, 0, NULL) : NULL;
+		if (doc == NULL || catalog_check(doc, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: the default catalog is broken\n");
+			json_decref(doc);
+			return -1;
+		}
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rc = json_dump_file(doc, tmp, JSON_INDENT(2));
+	json_decref(doc);
+	if (rc != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "outrigger sandbox: cannot write %s\n", path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -959,7 +1056,7 @@ sandbox_main(int argc, char **argv)
 	double scale = 1.0;
 	unsigned seed = 1, port;
 	pid_t parent = 0;
-	const char *discovery = NULL;
+	const char *discovery = NULL, *catalog = NULL;
 	sigset_t stop;
 	int i, sig, status = 1;
 
@@ -984,6 +1081,8 @@ sandbox_main(int argc, char **argv)
 			project = argv[++i];
 		else if (strcmp(f, "--discovery") == 0)
 			discovery = argv[++i];
+		else if (strcmp(f, "--catalog") == 0)
+			catalog = argv[++i];
 		else if (strcmp(f, "--parent") == 0)
 			parent = (pid_t)strtol(argv[++i], NULL, 10);
 		else
@@ -1001,6 +1100,9 @@ sandbox_main(int argc, char **argv)
 
 	memset(&sb, 0, sizeof(sb));
 	pthread_mutex_init(&sb.lock, NULL);
+	snprintf(sb.catalog, sizeof(sb.catalog), "%s/catalog.json", absdir);
+	if (write_catalog(catalog, sb.catalog) != 0)
+		goto out;
 	sb.requests = json_array();
 	sb.rand_state = seed != 0 ? seed : 1;
 	if (load_token(absdir, sb.token, sizeof(sb.token)) != 0) {
@@ -1071,6 +1173,20 @@ sandbox_main(int argc, char **argv)
 	snprintf(sb.dir, sizeof(sb.dir), "%s", absdir);
 	sb.time_scale = scale;
 	{
+		char sub[4200];
+
+		snprintf(sub, sizeof(sub), "%s/mirror", absdir);
+		if (mirror_new(sub, &sb.mirror, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: %s\n", err.message);
+			goto out;
+		}
+		snprintf(sub, sizeof(sub), "%s/mesh", absdir);
+		if (mesh_new(sub, &sb.mesh, &err) != OR_OK) {
+			fprintf(stderr, "outrigger sandbox: %s\n", err.message);
+			goto out;
+		}
+	}
+	{
 		struct gke_hooks gh = {&sb, hook_cluster_up, hook_cluster_down};
 
 		gke_set_hooks(&gh);
@@ -1101,6 +1217,8 @@ sandbox_main(int argc, char **argv)
 out:
 	if (d != NULL)
 		MHD_stop_daemon(d);
+	mesh_free(sb.mesh);
+	mirror_free(sb.mirror);
 	cloud_close(sb.cloud);
 	faults_clear(&sb);
 	json_decref(sb.requests);

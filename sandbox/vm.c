@@ -1176,6 +1176,203 @@ static const char vm_shim_service[] =
 	"fi\n"
 	"echo \"$name: unrecognized service\" >&2\n"
 	"exit 1\n";
+
+static const char vm_shim_docker[] =
+	"#!/bin/sh\n"
+	"# docker for an Outrigger sandbox VM: a stand-in, not Docker (the VM has no\n"
+	"# container runtime).  vm-init rewrites this file at every boot.  It\n"
+	"# supports what a bootstrap script needs to run Online Boutique's\n"
+	"# productcatalogservice on a VM, and refuses the rest with a message:\n"
+	"#   docker run [-d] [--name N] [--restart R] [-e K=V]... -p HOSTPORT:PORT IMAGE\n"
+	"#   docker rm [-f] NAME|ID...\n"
+	"#   docker ps [-a] [-q]\n"
+	"#   docker --version | docker version\n"
+	"# An image whose name contains \"productcatalogservice\" runs the sandbox's\n"
+	"# catalog server on this VM's address at HOSTPORT.  It answers HTTP\n"
+	"# `GET /products` with the catalog (the real service speaks gRPC: a gap\n"
+	"# docs/sandbox.md lists).  Other images are refused.  --restart is recorded\n"
+	"# but containers do not come back after the VM restarts.  Like Docker, it\n"
+	"# needs root (sudo).\n"
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+	"export PATH\n"
+	"STATE=/run/docker-shim\n"
+	"LOGS=/var/log/docker-shim\n"
+	"LIB=/usr/local/lib/outrigger-vm\n"
+	"\n"
+	"err() { echo \"$*\" >&2; }\n"
+	"alive() { [ -n \"$1\" ] && kill -0 \"$1\" 2>/dev/null; }\n"
+	"\n"
+	"# find NAME|ID: the container's state directory name, or nothing.\n"
+	"find_c() {\n"
+	"\t[ -d \"$STATE\" ] || return 1\n"
+	"\tfor d in \"$STATE\"/*/; do\n"
+	"\t\t[ -d \"$d\" ] || continue\n"
+	"\t\tn=$(basename \"$d\")\n"
+	"\t\tid=$(cat \"$d/id\" 2>/dev/null)\n"
+	"\t\tcase \"$1\" in\n"
+	"\t\t\"$n\" | \"$id\") echo \"$n\"; return 0 ;;\n"
+	"\t\tesac\n"
+	"\t\tcase \"$id\" in\n"
+	"\t\t\"$1\"*) [ ${#1} -ge 4 ] && { echo \"$n\"; return 0; } ;;\n"
+	"\t\tesac\n"
+	"\tdone\n"
+	"\treturn 1\n"
+	"}\n"
+	"\n"
+	"case \"${1:-}\" in\n"
+	"--version | -v)\n"
+	"\techo \"Docker version 24.0.0-outrigger-sandbox, build stand-in\"\n"
+	"\texit 0\n"
+	"\t;;\n"
+	"version)\n"
+	"\techo \"Client: Outrigger sandbox docker stand-in\"\n"
+	"\techo \" Version: 24.0.0-outrigger-sandbox\"\n"
+	"\texit 0\n"
+	"\t;;\n"
+	"run | rm | ps) ;;\n"
+	"\"\")\n"
+	"\terr \"Usage:  docker COMMAND (this VM's stand-in supports run, rm, ps)\"\n"
+	"\texit 1\n"
+	"\t;;\n"
+	"*)\n"
+	"\terr \"docker: '$1' is not supported by this Outrigger sandbox VM's docker stand-in (run, rm, ps)\"\n"
+	"\texit 1\n"
+	"\t;;\n"
+	"esac\n"
+	"if [ \"$(id -u)\" != 0 ]; then\n"
+	"\terr \"permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: connect: permission denied\"\n"
+	"\texit 1\n"
+	"fi\n"
+	"mkdir -p \"$STATE\" \"$LOGS\"\n"
+	"cmd=$1\n"
+	"shift\n"
+	"\n"
+	"if [ \"$cmd\" = ps ]; then\n"
+	"\tall=0 quiet=0\n"
+	"\tfor a in \"$@\"; do\n"
+	"\t\tcase \"$a\" in\n"
+	"\t\t-a | --all) all=1 ;;\n"
+	"\t\t-q | --quiet) quiet=1 ;;\n"
+	"\t\t-aq | -qa) all=1; quiet=1 ;;\n"
+	"\t\t*) err \"unknown flag: $a\"; exit 125 ;;\n"
+	"\t\tesac\n"
+	"\tdone\n"
+	"\t[ \"$quiet\" = 1 ] || printf '%-14s %-60s %-26s %-28s %s\\n' \"CONTAINER ID\" IMAGE STATUS PORTS NAMES\n"
+	"\tfor d in \"$STATE\"/*/; do\n"
+	"\t\t[ -d \"$d\" ] || continue\n"
+	"\t\tn=$(basename \"$d\")\n"
+	"\t\tif alive \"$(cat \"$d/pid\" 2>/dev/null)\"; then st=\"Up\"; else st=\"Exited\"; fi\n"
+	"\t\t[ \"$st\" = Up ] || [ \"$all\" = 1 ] || continue\n"
+	"\t\tid=$(cut -c1-12 \"$d/id\")\n"
+	"\t\tif [ \"$quiet\" = 1 ]; then\n"
+	"\t\t\techo \"$id\"\n"
+	"\t\telse\n"
+	"\t\t\tprintf '%-14s %-60s %-26s %-28s %s\\n' \"$id\" \"$(cat \"$d/image\")\" \"$st\" \"$(cat \"$d/ports\")\" \"$n\"\n"
+	"\t\tfi\n"
+	"\tdone\n"
+	"\texit 0\n"
+	"fi\n"
+	"\n"
+	"if [ \"$cmd\" = rm ]; then\n"
+	"\tforce=0 rc=0\n"
+	"\tfor a in \"$@\"; do\n"
+	"\t\tcase \"$a\" in\n"
+	"\t\t-f | --force) force=1 ;;\n"
+	"\t\t-*) err \"unknown flag: $a\"; exit 125 ;;\n"
+	"\t\tesac\n"
+	"\tdone\n"
+	"\tfor a in \"$@\"; do\n"
+	"\t\tcase \"$a\" in -*) continue ;; esac\n"
+	"\t\tn=$(find_c \"$a\") || { err \"Error response from daemon: No such container: $a\"; rc=1; continue; }\n"
+	"\t\tpid=$(cat \"$STATE/$n/pid\" 2>/dev/null)\n"
+	"\t\tif alive \"$pid\"; then\n"
+	"\t\t\tif [ \"$force\" = 0 ]; then\n"
+	"\t\t\t\terr \"Error response from daemon: You cannot remove a running container $(cat \"$STATE/$n/id\"). Stop the container before attempting removal or force remove\"\n"
+	"\t\t\t\trc=1\n"
+	"\t\t\t\tcontinue\n"
+	"\t\t\tfi\n"
+	"\t\t\tkill -TERM \"$pid\" 2>/dev/null\n"
+	"\t\t\ti=0\n"
+	"\t\t\twhile alive \"$pid\" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done\n"
+	"\t\t\talive \"$pid\" && kill -KILL \"$pid\" 2>/dev/null\n"
+	"\t\tfi\n"
+	"\t\trm -rf \"${STATE:?}/$n\"\n"
+	"\t\techo \"$a\"\n"
+	"\tdone\n"
+	"\texit $rc\n"
+	"fi\n"
+	"\n"
+	"# run\n"
+	"detach=0 name= restart=no ports= image= env_port=\n"
+	"while [ $# -gt 0 ]; do\n"
+	"\tcase \"$1\" in\n"
+	"\t-d | --detach) detach=1; shift ;;\n"
+	"\t--rm | -i | -t | -it | --init) shift ;;\n"
+	"\t--name) name=$2; shift 2 ;;\n"
+	"\t--name=*) name=${1#--name=}; shift ;;\n"
+	"\t--restart) restart=$2; shift 2 ;;\n"
+	"\t--restart=*) restart=${1#--restart=}; shift ;;\n"
+	"\t-e | --env)\n"
+	"\t\tcase \"$2\" in PORT=*) env_port=${2#PORT=} ;; esac\n"
+	"\t\tshift 2\n"
+	"\t\t;;\n"
+	"\t--env=*) case \"${1#--env=}\" in PORT=*) env_port=${1#--env=PORT=} ;; esac; shift ;;\n"
+	"\t-p | --publish) ports=$2; shift 2 ;;\n"
+	"\t--publish=*) ports=${1#--publish=}; shift ;;\n"
+	"\t-*) err \"docker: this VM's stand-in does not support the flag $1\"; exit 125 ;;\n"
+	"\t*) image=$1; shift; break ;;\n"
+	"\tesac\n"
+	"done\n"
+	"[ -n \"$image\" ] || { err \"\\\"docker run\\\" requires at least 1 argument.\"; exit 125; }\n"
+	"[ $# -eq 0 ] || { err \"docker: this VM's stand-in runs images with their own command only\"; exit 125; }\n"
+	"case \"$image\" in\n"
+	"*productcatalogservice*) ;;\n"
+	"*)\n"
+	"\terr \"docker: Error response from daemon: the Outrigger sandbox VM runs only productcatalogservice images, not $image\"\n"
+	"\texit 125\n"
+	"\t;;\n"
+	"esac\n"
+	"case \"$ports\" in\n"
+	"[0-9]*:[0-9]*) hostport=${ports%%:*} ;;\n"
+	"*) err \"docker: this VM's stand-in needs -p HOSTPORT:PORT (got '$ports')\"; exit 125 ;;\n"
+	"esac\n"
+	"case \"$restart\" in\n"
+	"no | always | unless-stopped | on-failure | on-failure:*) ;;\n"
+	"*) err \"docker: invalid restart policy '$restart'\"; exit 125 ;;\n"
+	"esac\n"
+	"[ -n \"$name\" ] || name=sandbox_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \\n')\n"
+	"if n=$(find_c \"$name\"); then\n"
+	"\terr \"docker: Error response from daemon: Conflict. The container name \\\"/$name\\\" is already in use by container \\\"$(cat \"$STATE/$n/id\")\\\". You have to remove (or rename) that container to be able to reuse that name.\"\n"
+	"\texit 125\n"
+	"fi\n"
+	"addr=$(cat \"$LIB/address\")\n"
+	"[ -r \"$LIB/products.json\" ] || { err \"docker: this VM has no catalog ($LIB/products.json)\"; exit 125; }\n"
+	"id=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \\n')\n"
+	"mkdir -p \"$STATE/$name\"\n"
+	"echo \"$id\" >\"$STATE/$name/id\"\n"
+	"echo \"$image\" >\"$STATE/$name/image\"\n"
+	"echo \"$addr:$hostport->${env_port:-${ports#*:}}/tcp\" >\"$STATE/$name/ports\"\n"
+	"echo \"$restart\" >\"$STATE/$name/restart\"\n"
+	"set -- \"$LIB/outrigger\" sandbox-catalog --listen \"$addr:$hostport\" --catalog \"$LIB/products.json\"\n"
+	"if [ \"$detach\" = 0 ]; then\n"
+	"\techo $$ >\"$STATE/$name/pid\"\n"
+	"\texec \"$@\"\n"
+	"fi\n"
+	"setsid \"$@\" </dev/null >>\"$LOGS/$name.log\" 2>&1 &\n"
+	"pid=$!\n"
+	"echo \"$pid\" >\"$STATE/$name/pid\"\n"
+	"i=0\n"
+	"while [ $i -lt 50 ]; do\n"
+	"\tgrep -q listening \"$LOGS/$name.log\" 2>/dev/null && break\n"
+	"\talive \"$pid\" || break\n"
+	"\tsleep 0.1\n"
+	"\ti=$((i + 1))\n"
+	"done\n"
+	"if ! alive \"$pid\"; then\n"
+	"\terr \"docker: Error response from daemon: container $name exited at start: $(tail -n 3 \"$LOGS/$name.log\")\"\n"
+	"\texit 125\n"
+	"fi\n"
+	"echo \"$id\"\n";
 /* (END SHIMS) */
 
 /* ------------------------------------------------------------------ */
@@ -1564,6 +1761,16 @@ vm_start(const struct vm_cfg *cfg, struct vm **out, struct or_err *err)
 		rc = vm_write_str_at(dfd, "ssh-keys",
 				     cfg->ssh_keys ? cfg->ssh_keys : "", 0600,
 				     err);
+	if (rc == OR_OK && cfg->catalog != NULL) {
+		struct buf cat;
+
+		buf_init(&cat, VM_FILE_MAX);
+		rc = vm_read_at(AT_FDCWD, cfg->catalog, &cat, err);
+		if (rc == OR_OK)
+			rc = vm_write_at(dfd, "catalog.json", buf_str(&cat), cat.len,
+					 0644, 0, 0, err);
+		buf_free(&cat);
+	}
 	if (rc != OR_OK)
 		goto out;
 	vm_rotate_console(real);
@@ -2305,6 +2512,8 @@ vmi_keep_top(const char *name)
 /* The VM's view of the file system, in the new mount namespace.  After
  * this, every write of the VM lands in its overlays or its tmpfs mounts,
  * and the rest of / is read-only. */
+static void vmi_bind_helper(struct vmi *v);
+
 static void
 vmi_mounts(struct vmi *v)
 {
@@ -2360,6 +2569,7 @@ vmi_mounts(struct vmi *v)
 			 strerror(errno));
 
 	/* Hide what a VM would not have: the sandbox's own tree, /mnt. */
+	vmi_bind_helper(v);
 	d = opendir("/");
 	if (d == NULL)
 		vmi_fail(v, "", "opendir /: %s", strerror(errno));
@@ -2409,6 +2619,61 @@ vmi_copy_hostkey(struct vmi *v, const char *type, const char *suffix,
 		vmi_fail(v, "", "host key %s: %s", type, e.message);
 	}
 	buf_free(&b);
+}
+
+/* What the docker stand-in needs: the VM's address, the catalog, and this
+ * program (for `outrigger sandbox-catalog`), bind-mounted read-only from
+ * /proc/self/exe: the checkout it lives in is hidden from the VM. */
+static void
+vmi_outrigger_files(struct vmi *v)
+{
+	static const char dir[] = "/usr/local/lib/outrigger-vm";
+	static const char exe[] = "/usr/local/lib/outrigger-vm/outrigger";
+	struct buf cat;
+	struct or_err e;
+	char text[64];
+
+	if ((mkdir("/usr/local/lib", 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0755) < 0 && errno != EEXIST))
+		vmi_fail(v, "", "mkdir %s: %s", dir, strerror(errno));
+	snprintf(text, sizeof(text), "%s\n", v->address);
+	vmi_write(v, "/usr/local/lib/outrigger-vm/address", text, 0644);
+	buf_init(&cat, VM_FILE_MAX);
+	if (vm_read_at(v->dfd, "catalog.json", &cat, &e) == OR_OK)
+		vmi_write(v, "/usr/local/lib/outrigger-vm/products.json", buf_str(&cat), 0644);
+	buf_free(&cat);
+	(void)exe;
+}
+
+/* Bind this program read-only at /usr/local/lib/outrigger-vm/outrigger,
+ * by its path: /proc/self/exe names a mount of the host's namespace,
+ * which bind(2) refuses here.  Called inside vmi_mounts, once /usr is the
+ * VM's overlay and before the checkout is hidden.  Not fatal: without it
+ * the docker stand-in says it cannot start the catalog. */
+static void
+vmi_bind_helper(struct vmi *v)
+{
+	static const char exe[] = "/usr/local/lib/outrigger-vm/outrigger";
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int fd;
+
+	(void)v;
+	if (n <= 0 || strstr(self, " (deleted)") != NULL) {
+		vmi_log(LOG_WARN, "cannot find this program's path: no catalog server in the VM");
+		return;
+	}
+	self[n] = '\0';
+	if ((mkdir("/usr/local/lib", 0755) < 0 && errno != EEXIST) ||
+	    (mkdir("/usr/local/lib/outrigger-vm", 0755) < 0 && errno != EEXIST))
+		return;
+	fd = open(exe, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 || mount(self, exe, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, exe, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		vmi_log(LOG_WARN, "bind-mount %s at %s: %s: no catalog server in the VM", self,
+			exe, strerror(errno));
 }
 
 /* The VM's own files, written inside its view at every boot (except
@@ -2486,6 +2751,8 @@ vmi_files(struct vmi *v, int first_boot)
 	vmi_write(v, "/usr/local/bin/systemctl", vm_shim_systemctl, 0755);
 	vmi_write(v, "/usr/local/bin/journalctl", vm_shim_journalctl, 0755);
 	vmi_write(v, "/usr/local/sbin/service", vm_shim_service, 0755);
+	vmi_write(v, "/usr/local/bin/docker", vm_shim_docker, 0755);
+	vmi_outrigger_files(v);
 }
 
 /* ---- users and keys: what GCE's guest agent does with ssh-keys ---- */

@@ -18,6 +18,13 @@
  *   DIR/vms/NAME/fs/upper/D  the VM's changes to /D; fs/work/D overlayfs's own
  *   DIR/vms/NAME/ssh-keys    the metadata ssh-keys value last applied
  *   DIR/vms/NAME/console.log the "serial console": vm-init and sshd messages
+ *   DIR/vms/NAME/catalog.json  cfg->catalog's copy
+ *
+ * Besides the systemctl stand-in, a VM has a `docker` stand-in (see the
+ * script in vm.c) that runs the sandbox's catalog server for images named
+ * *productcatalogservice*; the helper program is bind-mounted read-only at
+ * /usr/local/lib/outrigger-vm/outrigger for it (`outrigger sandbox-catalog`),
+ * and /usr/local/lib/outrigger-vm/address holds the VM's address.
  *
  * Needs root (unshare, mount, sshd on port 22).  The VM runs from a helper
  * process: the program calling vm_start must hand `PROGRAM vm-init ...` to
@@ -51,6 +58,11 @@ struct vm_cfg {
 				 lines); NULL or "" for none */
 	const char *helper;   /* program run as `HELPER vm-init boot ...`;
 				 NULL means this program (/proc/self/exe) */
+	const char *catalog;  /* a products.json on this machine, copied to
+				 DIR/vms/NAME/catalog.json and shown inside
+				 at /usr/local/lib/outrigger-vm/products.json
+				 (what the docker stand-in's catalog server
+				 serves); NULL: none */
 };
 
 struct vm;

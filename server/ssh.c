@@ -864,8 +864,10 @@ out:
 		/* On the error paths the channel is still open.  In
 		 * non-blocking mode libssh2 would leave it (and later the
 		 * whole session) unfreed on EAGAIN: free it blocking, with a
-		 * short timeout for the server's answer. */
-		libssh2_session_set_timeout(s->session, 2000);
+		 * short timeout for the server's answer (sshd answers a close
+		 * only once the command has exited, which after a cancel may
+		 * be never). */
+		libssh2_session_set_timeout(s->session, rc < 0 ? 500 : 2000);
 		libssh2_session_set_blocking(s->session, 1);
 		if (rc < 0)
 			libssh2_channel_close(ch);

@@ -82,7 +82,7 @@ t_openapi_matches_server(void)
 			n++;
 		}
 	}
-	CHECK_INT(n, 16);
+	CHECK_INT(n, 17);
 	res_free(&doc);
 }
 
@@ -151,14 +151,16 @@ t_blueprints(void)
 	CHECK(json_is_null(json_object_get(demo, "load_error")));
 	CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(
 			  demo, "params"), "greeting"), "default")), "hello");
-	/* The tutorial blueprints are listed, with the reason they cannot run
-	 * yet: their provisioning plugins are not installed. */
+	/* The tutorial blueprints load: every plugin they name is built
+	 * (plugins/NAME.so, `make` builds them before the tests). */
 	legacy = find_named(json_object_get(r.json, "blueprints"), "mesh-expansion-legacy");
 	cur = find_named(json_object_get(r.json, "blueprints"), "mesh-expansion");
 	CHECK(legacy != NULL && cur != NULL);
-	CHECK(json_is_false(json_object_get(legacy, "loadable")));
-	CHECK(strstr(json_string_value(json_object_get(legacy, "load_error")),
-		     "unknown plugin") != NULL);
+	CHECK(json_is_true(json_object_get(legacy, "loadable")));
+	CHECK(json_is_true(json_object_get(cur, "loadable")));
+	if (!json_is_true(json_object_get(cur, "loadable")))
+		fprintf(stderr, "    mesh-expansion: %s\n",
+			json_string_value(json_object_get(cur, "load_error")));
 	/* The tutorial's parameters, all seventeen, with the wizard's text. */
 	CHECK_INT(json_object_size(json_object_get(cur, "params")), 17);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(
