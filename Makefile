@@ -182,7 +182,7 @@ run: deps build/outrigger $(ROLLOUT_SO)
 	build/outrigger serve --sandbox --listen $(LISTEN) --db $(DB)
 
 test: deps-test
-	@$(MAKE) --no-print-directory all test-unit test-api test-sandbox test-asan test-fuzz $(EXTRA_TESTS)
+	@$(MAKE) -k --no-print-directory all test-unit test-api test-sandbox test-asan test-fuzz $(EXTRA_TESTS)
 
 test-unit: build/tests/unit
 	build/tests/unit

@@ -166,8 +166,27 @@ without_moved(struct bd *b, const char *text, char *image, size_t isize)
 	return out;
 }
 
-static or_kube *
-bd_open(struct bd *b, or_host *h, const struct or_host_api *api)
+/* A release tag as upstream writes them (v0.10.6): it goes into URLs. */
+static int
+tag_ok(const char *v)
+{
+	int dots = 0;
+	size_t i;
+
+	if (v == NULL || v[0] != 'v' || v[1] < '0' || v[1] > '9' || strlen(v) > 32)
+		return 0;
+	for (i = 1; v[i] != '\0'; i++) {
+		if (v[i] == '.' && v[i - 1] != '.')
+			dots++;
+		else if (v[i] < '0' || v[i] > '9')
+			return 0;
+	}
+	return dots == 2 && v[i - 1] != '.';
+}
+
+/* The inputs into b; 0, or -1 after fail(). */
+static int
+bd_inputs(struct bd *b, or_host *h, const struct or_host_api *api)
 {
 	const char *flow = api->input(h, "flow");
 
@@ -180,12 +199,25 @@ bd_open(struct bd *b, or_host *h, const struct or_host_api *api)
 	b->version = need(h, api, "version");
 	b->move_out = api->input(h, "move_out");
 	if (b->version == NULL)
-		return NULL;
+		return -1;
+	if (!tag_ok(b->version)) {
+		api->fail(h, "input", "version \"%.40s\" is not an Online Boutique release such "
+			  "as v0.10.6", b->version);
+		return -1;
+	}
 	/* The Istio Gateway era ends with v0.5.2 (see the blueprints). */
 	if (flow != NULL && flow[0] != '\0')
 		b->legacy = strcmp(flow, "legacy") == 0;
 	else
 		b->legacy = strncmp(b->version, "v0.", 3) == 0 && atoi(b->version + 3) <= 5;
+	return 0;
+}
+
+static or_kube *
+bd_open(struct bd *b, or_host *h, const struct or_host_api *api)
+{
+	if (bd_inputs(b, h, api) != 0)
+		return NULL;
 	b->k = kube_from_inputs(h, api);
 	return b->k;
 }
@@ -364,6 +396,42 @@ out:
 	return st;
 }
 
+/* What apply would do; changes nothing.  Looks at the cluster (read
+ * only) when it exists. */
+static or_status
+bd_plan(or_host *h, const struct or_host_api *api)
+{
+	struct bd b;
+	char path[300], move[400] = "";
+	const char *pre = "";
+	long st = -1;
+
+	if (bd_inputs(&b, h, api) != 0)
+		return OR_STATUS_FAILED;
+	if (b.move_out != NULL && b.move_out[0] != '\0')
+		snprintf(move, sizeof(move), " and move %s out of the cluster (its Deployment%s "
+			 "deleted)", b.move_out, b.legacy ? " and Service" : "");
+	b.k = plan_kube(h, api);
+	if (b.k == NULL) {
+		pre = "the cluster does not exist yet: ";
+	} else {
+		snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/frontend",
+			 b.ns);
+		st = kube_get(api, b.k, path, NULL);
+		api->kube_close(b.k);
+		if (st == 0)
+			pre = "the cluster does not answer: ";
+	}
+	api->log(h, OR_LOG_INFO, "%swould deploy Online Boutique %s into namespace %s%s%s%s",
+		 pre, b.version, b.ns, in_bool(h, api, "inject", 1) ? " with sidecar injection" : "",
+		 in_bool(h, api, "istio_manifests", 1) ? ", apply its istio-manifests.yaml" : "",
+		 move);
+	api->log(h, OR_LOG_INFO, "the shop would be reached through %s%s",
+		 b.legacy ? "istio-ingressgateway in istio-system" : "istio-gateway-istio",
+		 st == 200 ? "; its frontend is there already: would apply over it" : "");
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin boutique_deploy = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = 1,
@@ -391,7 +459,8 @@ static const struct or_plugin boutique_deploy = {
 		"\"gateway_namespace\": {\"type\": \"string\"},"
 		"\"vm_image\": {\"type\": \"string\", \"description\": \"the moved service's "
 		"image in this release\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_PLAN | OR_CAP_DESTROY,
+	.plan = bd_plan,
 	.apply = bd_apply,
 	.destroy = bd_destroy,
 };

@@ -52,16 +52,14 @@ cab_owner(or_host *h, const struct or_host_api *api, or_kube *k, const char *nam
 	return rc;
 }
 
-static or_status
-cab_apply(or_host *h, const struct or_host_api *api)
+/* The account to bind: the input "user", else the provider's account.
+ * It may point into *key (json_decref it after the last use). */
+static const char *
+cab_user(or_host *h, const struct or_host_api *api, json_t **key)
 {
-	const char *name = binding_name(h, api), *user = api->input(h, "user");
-	or_status st = OR_STATUS_FAILED;
-	json_t *doc = NULL, *key = NULL;
-	char *text = NULL;
-	or_kube *k;
-	int own;
+	const char *user = api->input(h, "user");
 
+	*key = NULL;
 	if (user == NULL || user[0] == '\0')
 		user = api->provider(h, "account");
 	if (user == NULL || user[0] == '\0') {
@@ -69,14 +67,28 @@ cab_apply(or_host *h, const struct or_host_api *api)
 		 * client_email (only that is read from the key file). */
 		const char *kf = api->provider(h, "service_account_key_file");
 
-		key = kf != NULL ? json_load_file(kf, 0, NULL) : NULL;
-		user = json_string_value(json_object_get(key, "client_email"));
+		*key = kf != NULL ? json_load_file(kf, 0, NULL) : NULL;
+		user = json_string_value(json_object_get(*key, "client_email"));
 	}
 	if (user == NULL || user[0] == '\0') {
 		/* No account to name (a token file without an identity). */
 		user = "outrigger";
 		api->log(h, OR_LOG_WARN, "the provider names no account; binding user \"%s\"", user);
 	}
+	return user;
+}
+
+static or_status
+cab_apply(or_host *h, const struct or_host_api *api)
+{
+	const char *name = binding_name(h, api), *user;
+	or_status st = OR_STATUS_FAILED;
+	json_t *doc = NULL, *key = NULL;
+	char *text = NULL;
+	or_kube *k;
+	int own;
+
+	user = cab_user(h, api, &key);
 	k = kube_from_inputs(h, api);
 	if (k == NULL) {
 		json_decref(key);
@@ -157,6 +169,34 @@ out:
 	return st;
 }
 
+/* What apply would do; changes nothing.  Looks at the cluster only when
+ * it exists already. */
+static or_status
+cab_plan(or_host *h, const struct or_host_api *api)
+{
+	const char *name = binding_name(h, api), *user;
+	json_t *key = NULL;
+	or_kube *k = plan_kube(h, api);
+	int own = -3; /* -3: not looked */
+
+	user = cab_user(h, api, &key);
+	if (k != NULL)
+		own = cab_owner(h, api, k, name);
+	api->kube_close(k);
+	if (own == -1) {
+		/* cab_owner has said why: apply would stop at the same point. */
+		json_decref(key);
+		return OR_STATUS_FAILED;
+	}
+	api->log(h, OR_LOG_INFO, "%swould bind cluster-admin to %s (ClusterRoleBinding %s%s)",
+		 own == -3 ? "the cluster does not exist yet: " : own == -2 ?
+		 "the cluster does not answer: " : "", user, name,
+		 own == 1 ? ": exists and is this environment's, would adopt it" :
+		 own == 0 ? ": would create it" : "");
+	json_decref(key);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin cluster_admin_binding = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = 1,
@@ -172,7 +212,8 @@ static const struct or_plugin cluster_admin_binding = {
 		"\"user\": {\"type\": \"string\", \"description\": \"account to bind (default: the "
 		"provider's account)\"}}",
 	.outputs_schema = "{\"name\": {\"type\": \"string\"}, \"user\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_PLAN | OR_CAP_DESTROY,
+	.plan = cab_plan,
 	.apply = cab_apply,
 	.destroy = cab_destroy,
 };

@@ -9,8 +9,11 @@
  *
  * Firewall rules have no labels, so ownership is written into the
  * description ("... outrigger-env=<env>").  A rule of ours whose ranges,
- * tags or ports differ from the inputs is patched to match; a rule of
- * that name without our mark fails the step.  Destroy deletes only ours.
+ * tags or ports differ from the inputs is replaced (deleted, inserted); a
+ * rule of that name without our mark fails the step.  Destroy deletes only
+ * ours.  The insert carries a requestId kept in the step's state, and each
+ * operation is recorded before it is waited on, so an attempt resumed
+ * after a crash waits for it instead of inserting again.
  */
 #include "rollout.h"
 
@@ -88,6 +91,19 @@ rule_matches(const json_t *have, const json_t *want)
 	return 1;
 }
 
+/* Wait for the operation recorded in state "operation", then forget it. */
+static or_status
+wait_recorded(or_host *h, const struct or_host_api *api)
+{
+	const char *op = api->state_get(h, "operation");
+
+	if (op == NULL || op[0] == '\0')
+		return OR_STATUS_OK;
+	if (api->gcp_wait(h, op, OP_TIMEOUT_MS) != 0)
+		return api->cancelled(h) ? OR_STATUS_CANCELLED : OR_STATUS_FAILED;
+	return api->state_set(h, "operation", "") == 0 ? OR_STATUS_OK : OR_STATUS_RETRY;
+}
+
 static or_status
 send_and_wait(or_host *h, const struct or_host_api *api, const struct fw_in *f,
 	      const char *method, const char *url, json_t *body, const char *what)
@@ -106,13 +122,35 @@ send_and_wait(or_host *h, const struct or_host_api *api, const struct fw_in *f,
 	free(text);
 	op = body_json(&r);
 	self = json_string_value(json_object_get(op, "selfLink"));
-	if (op == NULL && !(r.status == 404 && strcmp(method, "DELETE") == 0))
+	if (op == NULL && r.status == 409 && strcmp(method, "POST") == 0) {
+		/* An earlier attempt's insert got there first: look again. */
+		st = OR_STATUS_RETRY;
+		api->fail(h, "conflict", "firewall rule %s appeared while it was being created",
+			  f->name);
+	} else if (op == NULL && !(r.status == 404 && strcmp(method, "DELETE") == 0)) {
 		st = google_failed(h, api, &r, what);
-	else if (self != NULL && api->gcp_wait(h, self, OP_TIMEOUT_MS) != 0)
-		st = api->cancelled(h) ? OR_STATUS_CANCELLED : OR_STATUS_FAILED;
+	} else if (self != NULL) {
+		if (api->state_set(h, "operation", self) != 0)
+			st = OR_STATUS_RETRY;
+		else
+			st = wait_recorded(h, api);
+	}
 	json_decref(op);
 	api->http_free(&r);
 	return st;
+}
+
+/* The insert URL, with this step's requestId. */
+static or_status
+insert_url(or_host *h, const struct or_host_api *api, const struct fw_in *f, char *url,
+	   size_t size)
+{
+	const char *rid = request_id(h, api);
+
+	if (rid == NULL)
+		return OR_STATUS_RETRY;
+	snprintf(url, size, "compute:projects/%s/global/firewalls?requestId=%s", f->project, rid);
+	return OR_STATUS_OK;
 }
 
 static or_status
@@ -126,6 +164,9 @@ fw_apply(or_host *h, const struct or_host_api *api)
 
 	if (fw_inputs(h, api, &f) != 0)
 		return OR_STATUS_FAILED;
+	st = wait_recorded(h, api);
+	if (st != OR_STATUS_OK)
+		return st;
 	want = rule_body(h, api, &f);
 	if (api->gcp(h, "GET", f.path, NULL, &r) != 0) {
 		json_decref(want);
@@ -137,9 +178,12 @@ fw_apply(or_host *h, const struct or_host_api *api)
 	if (st != OR_STATUS_OK)
 		goto out;
 	if (have == NULL) {
-		snprintf(url, sizeof(url), "compute:projects/%s/global/firewalls", f.project);
+		st = insert_url(h, api, &f, url, sizeof(url));
 		api->log(h, OR_LOG_INFO, "creating firewall rule %s", f.name);
-		st = send_and_wait(h, api, &f, "POST", url, want, "creating the firewall rule");
+		if (st == OR_STATUS_OK)
+			st = send_and_wait(h, api, &f, "POST", url, want, "creating the firewall rule");
+		if (st == OR_STATUS_OK)
+			forget_request_id(h, api);
 	} else if (!owned_by_description(json_string_value(json_object_get(have, "description")),
 					 env_name(h, api))) {
 		api->fail(h, "conflict",
@@ -153,9 +197,12 @@ fw_apply(or_host *h, const struct or_host_api *api)
 		api->log(h, OR_LOG_INFO, "firewall rule %s differs from the inputs: replacing it",
 			 f.name);
 		st = send_and_wait(h, api, &f, "DELETE", f.path, NULL, "replacing the firewall rule");
-		snprintf(url, sizeof(url), "compute:projects/%s/global/firewalls", f.project);
+		if (st == OR_STATUS_OK)
+			st = insert_url(h, api, &f, url, sizeof(url));
 		if (st == OR_STATUS_OK)
 			st = send_and_wait(h, api, &f, "POST", url, want, "creating the firewall rule");
+		if (st == OR_STATUS_OK)
+			forget_request_id(h, api);
 	} else {
 		api->log(h, OR_LOG_INFO, "firewall rule %s is in place", f.name);
 	}
@@ -189,6 +236,9 @@ fw_destroy(or_host *h, const struct or_host_api *api)
 
 	if (fw_inputs(h, api, &f) != 0)
 		return OR_STATUS_FAILED;
+	st = wait_recorded(h, api);
+	if (st != OR_STATUS_OK)
+		return st;
 	if (api->gcp(h, "GET", f.path, NULL, &r) != 0)
 		return OR_STATUS_RETRY;
 	if (r.status != 404 && (have = body_json(&r)) == NULL)
@@ -212,6 +262,41 @@ fw_destroy(or_host *h, const struct or_host_api *api)
 	return st;
 }
 
+/* What apply would do, from a look at the cloud; changes nothing.  The
+ * source range (the cluster's pod range) may not be known before apply. */
+static or_status
+fw_plan(or_host *h, const struct or_host_api *api)
+{
+	struct or_http_response r;
+	struct fw_in f;
+	json_t *have = NULL;
+	const char *ranges = api->input(h, "source_ranges"), *allow = api->input(h, "allow");
+
+	if (fw_inputs(h, api, &f) != 0)
+		return OR_STATUS_FAILED;
+	if (api->gcp(h, "GET", f.path, NULL, &r) != 0)
+		return OR_STATUS_RETRY;
+	have = body_json(&r);
+	api->http_free(&r);
+	if (have == NULL) {
+		api->log(h, OR_LOG_INFO, "would create firewall rule %s: allow %s from %s to the VM",
+			 f.name, allow != NULL ? allow : "[]",
+			 ranges != NULL ? ranges : "(known after apply)");
+	} else if (owned_by_description(json_string_value(json_object_get(have, "description")),
+					env_name(h, api))) {
+		api->log(h, OR_LOG_INFO, "firewall rule %s exists and belongs to this environment: "
+					 "would keep it, or replace it if its ranges differ", f.name);
+	} else {
+		api->fail(h, "conflict", "firewall rule %s exists in project %s and does not belong "
+					 "to environment %s: apply would fail", f.name, f.project,
+			  env_name(h, api));
+		json_decref(have);
+		return OR_STATUS_FAILED;
+	}
+	json_decref(have);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin gce_firewall = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = OR_PLUGIN_ABI_MINOR,
@@ -224,7 +309,8 @@ static const struct or_plugin gce_firewall = {
 		" \"source_ranges\": {\"type\": \"array\"}, \"target_tags\": {\"type\": \"array\"},"
 		" \"allow\": {\"type\": \"array\", \"description\": \"e.g. [\\\"tcp:3550\\\"]\"}}",
 	.outputs_schema = "{\"name\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_DESTROY | OR_CAP_PLAN,
+	.plan = fw_plan,
 	.apply = fw_apply,
 	.destroy = fw_destroy,
 };

@@ -16,9 +16,6 @@
  * date with setMetadata), one without it fails the step.  Destroy deletes
  * only an instance with our label.
  */
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "rollout.h"
 
 #define SSH_USER "outrigger"
@@ -49,28 +46,6 @@ static int
 vm_get(or_host *h, const struct or_host_api *api, const struct vm_in *v, json_t **out)
 {
 	return google_get(h, api, v->path, "reading the instance", out);
-}
-
-/* A random UUID (v4) for requestId. */
-static void
-uuid4(char out[37])
-{
-	unsigned char b[16];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC), i, o = 0;
-
-	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
-		memset(b, 0x5a, sizeof(b)); /* never: /dev/urandom always reads */
-	if (fd >= 0)
-		close(fd);
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		snprintf(out + o, 3, "%02x", b[i]);
-		o += 2;
-	}
-	out[o] = '\0';
 }
 
 /* The login key: made once per environment, kept as a secret; its
@@ -261,7 +236,7 @@ vm_apply(or_host *h, const struct or_host_api *api)
 	struct vm_in v;
 	json_t *vm = NULL, *body;
 	const char *pub, *status, *rid;
-	char url[600], id[37];
+	char url[600];
 	long waited = 0;
 	or_status st;
 	int found;
@@ -279,13 +254,9 @@ vm_apply(or_host *h, const struct or_host_api *api)
 	if (found == 0) {
 		/* The requestId is ours before the insert goes out: a retry
 		 * after a lost answer gets the same operation back. */
-		rid = api->state_get(h, "request_id");
-		if (rid == NULL || rid[0] == '\0') {
-			uuid4(id);
-			if (api->state_set(h, "request_id", id) != 0)
-				return OR_STATUS_RETRY;
-			rid = id;
-		}
+		rid = request_id(h, api);
+		if (rid == NULL)
+			return OR_STATUS_RETRY;
 		body = insert_body(h, api, &v, pub);
 		snprintf(url, sizeof(url), "compute:projects/%s/zones/%s/instances?requestId=%s",
 			 v.project, v.zone, rid);
@@ -296,7 +267,7 @@ vm_apply(or_host *h, const struct or_host_api *api)
 			return st;
 		if (wait_recorded(h, api, &v) != 0)
 			return api->cancelled(h) ? OR_STATUS_CANCELLED : OR_STATUS_FAILED;
-		api->state_set(h, "request_id", "");
+		forget_request_id(h, api);
 		found = vm_get(h, api, &v, &vm);
 		if (found <= 0) {
 			if (found == 0)
@@ -374,6 +345,43 @@ vm_destroy(or_host *h, const struct or_host_api *api)
 	return api->resource_drop(h, "vm", v.name) == 0 ? OR_STATUS_OK : OR_STATUS_RETRY;
 }
 
+/* What apply would do, from a look at the cloud; changes nothing. */
+static or_status
+vm_plan(or_host *h, const struct or_host_api *api)
+{
+	struct vm_in v;
+	json_t *vm = NULL;
+	int found;
+
+	if (vm_inputs(h, api, &v) != 0)
+		return OR_STATUS_FAILED;
+	found = vm_get(h, api, &v, &vm);
+	if (found < 0)
+		return OR_STATUS_RETRY;
+	if (found == 0) {
+		api->log(h, OR_LOG_INFO,
+			 "would create instance %s in %s/%s: %s from image family %s/%s, login key "
+			 "for user %s in its ssh-keys%s",
+			 v.name, v.project, v.zone,
+			 api->input(h, "machine_type") ? api->input(h, "machine_type") : "n1-standard-2",
+			 api->input(h, "image_project") ? api->input(h, "image_project") : "debian-cloud",
+			 api->input(h, "image_family") ? api->input(h, "image_family") : "debian-12",
+			 SSH_USER, in_bool(h, api, "external_ip", 1) ? ", an external IP" : "");
+	} else if (owned_by_labels(json_object_get(vm, "labels"), env_name(h, api))) {
+		api->log(h, OR_LOG_INFO, "instance %s exists (%s) and belongs to this environment: "
+					 "would adopt it", v.name,
+			 json_string_value(json_object_get(vm, "status")));
+	} else {
+		api->fail(h, "conflict", "instance %s exists in %s/%s and does not belong to "
+					 "environment %s: apply would fail", v.name, v.project, v.zone,
+			  env_name(h, api));
+		json_decref(vm);
+		return OR_STATUS_FAILED;
+	}
+	json_decref(vm);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin gce_instance = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = OR_PLUGIN_ABI_MINOR,
@@ -391,7 +399,8 @@ static const struct or_plugin gce_instance = {
 		" \"tag\": {\"type\": \"string\"}, \"ssh_user\": {\"type\": \"string\"},"
 		" \"ssh_key_ref\": {\"type\": \"string\", \"description\": \"secret with the private key\"},"
 		" \"name\": {\"type\": \"string\"}, \"zone\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_DESTROY | OR_CAP_PLAN,
+	.plan = vm_plan,
 	.apply = vm_apply,
 	.destroy = vm_destroy,
 };

@@ -379,6 +379,44 @@ forget:
 	return api->resource_drop(h, "cluster", c.name) == 0 ? OR_STATUS_OK : OR_STATUS_RETRY;
 }
 
+/* What apply would do, from a look at the cloud; changes nothing. */
+static or_status
+cluster_plan(or_host *h, const struct or_host_api *api)
+{
+	struct cluster_in c;
+	json_t *cl = NULL;
+	const char *version = api->input(h, "version");
+	int found;
+
+	if (cluster_inputs(h, api, &c) != 0)
+		return OR_STATUS_FAILED;
+	found = cluster_get(h, api, &c, &cl);
+	if (found < 0)
+		return OR_STATUS_RETRY;
+	if (found == 0) {
+		api->log(h, OR_LOG_INFO,
+			 "would create GKE cluster %s in %s/%s: %ld x %s nodes (%s, %ld GB disks), "
+			 "version %s, VPC-native (IP aliases)",
+			 c.name, c.project, c.zone, in_long(h, api, "num_nodes", 3),
+			 api->input(h, "machine_type") ? api->input(h, "machine_type") : "e2-medium",
+			 api->input(h, "image_type") ? api->input(h, "image_type") : "COS_CONTAINERD",
+			 in_long(h, api, "disk_size_gb", 100),
+			 version != NULL && version[0] != '\0' ? version : "latest");
+	} else if (owned_by_labels(json_object_get(cl, "resourceLabels"), env_name(h, api))) {
+		api->log(h, OR_LOG_INFO, "cluster %s exists (%s) and belongs to this environment: "
+					 "would adopt it", c.name,
+			 json_string_value(json_object_get(cl, "status")));
+	} else {
+		api->fail(h, "conflict", "cluster %s exists in %s/%s and does not belong to "
+					 "environment %s: apply would fail", c.name, c.project, c.zone,
+			  env_name(h, api));
+		json_decref(cl);
+		return OR_STATUS_FAILED;
+	}
+	json_decref(cl);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin gke_cluster = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = OR_PLUGIN_ABI_MINOR,
@@ -398,7 +436,8 @@ static const struct or_plugin gke_cluster = {
 		" \"pod_cidr\": {\"type\": \"string\"}, \"service_cidr\": {\"type\": \"string\"},"
 		" \"name\": {\"type\": \"string\"}, \"location\": {\"type\": \"string\"},"
 		" \"version\": {\"type\": \"string\"}, \"self_link\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_DESTROY | OR_CAP_PLAN,
+	.plan = cluster_plan,
 	.apply = cluster_apply,
 	.destroy = cluster_destroy,
 };

@@ -110,6 +110,53 @@ ii_destroy(or_host *h, const struct or_host_api *api)
 	return OR_STATUS_OK;
 }
 
+/* What apply would do; changes nothing.  Reads the gateway Service's
+ * address (read only) when the cluster and the Service are known. */
+static or_status
+ii_plan(or_host *h, const struct or_host_api *api)
+{
+	const char *svc = api->input(h, "service"), *ns = api->input(h, "namespace");
+	const char *path = api->input(h, "probe_path"), *ip = NULL, *pre = "";
+	long want = in_long(h, api, "probe_status", 200), st = -1;
+	char p[600];
+	json_t *o = NULL;
+	or_kube *k = NULL;
+
+	if (ns == NULL || ns[0] == '\0')
+		ns = "default";
+	if (path == NULL || path[0] != '/')
+		path = "/";
+	if (known(svc) && known(ns))
+		k = plan_kube(h, api);
+	if (k != NULL) {
+		snprintf(p, sizeof(p), "/api/v1/namespaces/%s/services/%s", ns, svc);
+		st = kube_get(api, k, p, &o);
+		ip = json_string_value(json_object_get(json_array_get(json_object_get(
+			json_object_get(json_object_get(o, "status"), "loadBalancer"), "ingress"), 0),
+			"ip"));
+	}
+	if (!known(svc) || !known(ns))
+		pre = "the gateway Service is not known yet (the app is not deployed): ";
+	else if (k == NULL)
+		pre = "the cluster does not exist yet: ";
+	else if (st == 0)
+		pre = "the cluster does not answer: ";
+	else if (st == 404)
+		pre = "the gateway Service is not there yet: ";
+	if (ip != NULL && ip[0] != '\0')
+		api->log(h, OR_LOG_INFO, "%s/%s has the external IP %s: would probe http://%s%s "
+			 "until it answers %ld", ns, svc, ip, ip, path, want);
+	else
+		api->log(h, OR_LOG_INFO, "%swould wait for the gateway's external IP%s%s%s%s and "
+			 "probe http://IP%s until it answers %ld", pre,
+			 known(svc) && known(ns) ? " (service " : "", known(svc) && known(ns) ? ns : "",
+			 known(svc) && known(ns) ? "/" : "", known(svc) && known(ns) ? svc : "", path,
+			 want);
+	json_decref(o);
+	api->kube_close(k);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin ingress_ip = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = 1,
@@ -128,7 +175,8 @@ static const struct or_plugin ingress_ip = {
 		"\"timeout_ms\": {\"type\": \"integer\", \"description\": \"how long the shop may "
 		"take to answer (10 minutes)\"}}",
 	.outputs_schema = "{\"ip\": {\"type\": \"string\"}, \"app_url\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_PLAN | OR_CAP_DESTROY,
+	.plan = ii_plan,
 	.apply = ii_apply,
 	.destroy = ii_destroy,
 };

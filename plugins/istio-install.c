@@ -475,21 +475,22 @@ ii_init(struct ii *c, or_host *h, const struct or_host_api *api)
 			  c->flow);
 		return OR_STATUS_FAILED;
 	}
-	c->version = need(h, api, "version");
-	if (c->version == NULL)
+	c->version = api->input(h, "version");
+	if (later(h, api, c->version)) {
+		/* a plan before the step that makes the version: not checked */
+		c->version = NOT_YET;
+	} else if ((c->version = need(h, api, "version")) == NULL) {
 		return OR_STATUS_FAILED;
-	if (!version_ok(c->version)) {
+	} else if (!version_ok(c->version)) {
 		api->fail(h, "input", "version \"%.40s\" is not an Istio release such as 1.29.0",
 			  c->version);
 		return OR_STATUS_FAILED;
-	}
-	if (is_legacy(c) && version_minor(c->version) > 8) {
+	} else if (is_legacy(c) && version_minor(c->version) > 8) {
 		/* meshExpansion was removed in 1.9 (notes §0.4). */
 		api->fail(h, "input", "the legacy flow (mesh expansion) needs Istio 1.8 or older; "
 			  "%s is the current flow's", c->version);
 		return OR_STATUS_FAILED;
-	}
-	if (!is_legacy(c) && version_minor(c->version) < 9) {
+	} else if (!is_legacy(c) && version_minor(c->version) < 9) {
 		api->fail(h, "input", "the current flow needs Istio 1.9 or newer (east-west "
 			  "gateway, WorkloadGroup); use the legacy flow for %s", c->version);
 		return OR_STATUS_FAILED;
@@ -504,21 +505,24 @@ ii_init(struct ii *c, or_host *h, const struct or_host_api *api)
 		return OR_STATUS_FAILED;
 	}
 	v = api->input(h, "network");
-	if (v != NULL && !name_ok(v, 63)) {
+	if (v != NULL && !later(h, api, v) && !name_ok(v, 63)) {
 		api->fail(h, "input", "network must be letters, digits, '-', '.' or '_'");
 		return OR_STATUS_FAILED;
 	}
 	v = api->input(h, "mesh_id");
-	if (v != NULL && !name_ok(v, 63)) {
+	if (v != NULL && !later(h, api, v) && !name_ok(v, 63)) {
 		api->fail(h, "input", "mesh_id must be letters, digits, '-', '.' or '_'");
 		return OR_STATUS_FAILED;
 	}
 	v = api->input(h, "cluster_id");
-	if (v != NULL && !name_ok(v, 63)) {
+	if (v != NULL && !later(h, api, v) && !name_ok(v, 63)) {
 		api->fail(h, "input", "cluster_id must be letters, digits, '-', '.' or '_'");
 		return OR_STATUS_FAILED;
 	}
-	if (need(h, api, "endpoint") == NULL || need(h, api, "ca_certificate") == NULL)
+	/* A plan may come before the cluster exists. */
+	if ((!later(h, api, api->input(h, "endpoint")) && need(h, api, "endpoint") == NULL) ||
+	    (!later(h, api, api->input(h, "ca_certificate")) &&
+	     need(h, api, "ca_certificate") == NULL))
 		return OR_STATUS_FAILED;
 	return OR_STATUS_OK;
 }
@@ -866,23 +870,63 @@ out:
 
 /* ---- plan ----------------------------------------------------------------- */
 
-/* Inputs of earlier steps read "(known after apply)" here, so nothing is
- * validated that a plan cannot know yet. */
+/* What apply would do; changes nothing.  The inputs are checked as apply
+ * checks them, except those earlier steps have not made yet; the cluster
+ * is looked at (read only) when it exists. */
 static or_status
 ii_plan(or_host *h, const struct or_host_api *api)
 {
-	const char *flow = api->input(h, "flow"), *v = api->input(h, "version");
-	const char *profile = api->input(h, "profile");
-	int legacy = flow != NULL && strcmp(flow, "legacy") == 0;
+	struct ii c;
+	char what[600], path[200];
+	const char *profile = api->input(h, "profile"), *v, *pre = "";
+	json_t *addons;
+	size_t i, o;
+	long st = -1;
 
-	api->log(h, OR_LOG_INFO, "would download Istio %s, create namespace istio-system and "
-		 "secret cacerts (the mesh CA), apply `istioctl manifest generate --set "
-		 "profile=%s%s`%s, then wait for istiod and the address of %s",
-		 v != NULL ? v : "?", profile != NULL && profile[0] != '\0' ? profile : "demo",
-		 legacy ? " --set values.global.meshExpansion.enabled=true" : " (meshID, "
-		 "clusterName, network)", legacy ? "" : ", the east-west gateway, expose-istiod, "
-		 "the Gateway API CRDs and the addons", legacy || !in_bool(h, api,
-		 "east_west_gateway", 1) ? "istio-ingressgateway" : "istio-eastwestgateway");
+	if (ii_init(&c, h, api) != OR_STATUS_OK)
+		return OR_STATUS_FAILED;
+	if (profile == NULL || profile[0] == '\0')
+		profile = "demo";
+	if (is_legacy(&c)) {
+		o = (size_t)snprintf(what, sizeof(what), "legacy flow: profile %s with mesh "
+				     "expansion, istiod reached through istio-ingressgateway:"
+				     ISTIOD_PORT, profile);
+	} else {
+		v = api->input(h, "mesh_id");
+		o = (size_t)snprintf(what, sizeof(what), "current flow: profile %s, mesh %s, "
+				     "cluster %s", profile, v != NULL && v[0] ? v : "(default)",
+				     api->input(h, "cluster_id") != NULL ? api->input(h, "cluster_id")
+									 : "(default)");
+		if (in_bool(h, api, "east_west_gateway", 1) && o < sizeof(what))
+			o += (size_t)snprintf(what + o, sizeof(what) - o, ", east-west gateway");
+		if (in_bool(h, api, "expose_istiod", 1) && o < sizeof(what))
+			o += (size_t)snprintf(what + o, sizeof(what) - o, ", istiod exposed to VMs");
+		if (in_bool(h, api, "gateway_api_crds", 1) && o < sizeof(what))
+			o += (size_t)snprintf(what + o, sizeof(what) - o,
+					      ", Gateway API CRDs v1.2.1 when absent");
+		addons = in_json(h, api, "addons");
+		for (i = 0; i < json_array_size(addons) && o < sizeof(what); i++)
+			o += (size_t)snprintf(what + o, sizeof(what) - o, "%s%s",
+					      i == 0 ? ", addons " : ", ",
+					      json_string_value(json_array_get(addons, i)) != NULL
+						      ? json_string_value(json_array_get(addons, i))
+						      : "?");
+		json_decref(addons);
+	}
+	c.k = plan_kube(h, api);
+	if (c.k == NULL) {
+		pre = "the cluster does not exist yet: ";
+	} else {
+		snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/deployments/istiod", c.ns);
+		st = kube_get(api, c.k, path, NULL);
+		api->kube_close(c.k);
+		if (st == 0)
+			pre = "the cluster does not answer: ";
+	}
+	api->log(h, OR_LOG_INFO, "%swould install Istio %s (%s) in %s with the mesh CA as "
+		 "cacerts%s, then wait for istiod and the address of %s", pre, c.version, what,
+		 c.ns, st == 200 ? " (istiod is there already: would apply over it)" : "",
+		 gateway_name(&c));
 	return OR_STATUS_OK;
 }
 

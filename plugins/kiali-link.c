@@ -125,6 +125,44 @@ kl_destroy(or_host *h, const struct or_host_api *api)
 	return st;
 }
 
+/* What apply would do; changes nothing.  Looks for Kiali (read only)
+ * when the cluster exists. */
+static or_status
+kl_plan(or_host *h, const struct or_host_api *api)
+{
+	const char *ns = api->input(h, "namespace"), *svc = api->input(h, "service");
+	const char *dir = api->input(h, "istio_dir"), *sub = api->input(h, "path");
+	long port = in_long(h, api, "port", 20001);
+	const char *now = "";
+	or_kube *k = NULL;
+	int there = -2; /* -2: not looked */
+
+	if (ns == NULL || ns[0] == '\0')
+		ns = "istio-system";
+	if (svc == NULL || svc[0] == '\0')
+		svc = "kiali";
+	if (sub == NULL)
+		sub = "/kiali";
+	if (known(ns))
+		k = plan_kube(h, api);
+	if (k != NULL)
+		there = kl_service(h, api, k, ns, svc);
+	api->kube_close(k);
+	if (there == -2)
+		now = known(ns) ? "the cluster does not exist yet: " : "Istio is not installed yet: ";
+	else if (there == -1)
+		now = "the cluster does not answer: ";
+	else if (there == 1)
+		now = "Kiali runs: ";
+	api->log(h, OR_LOG_INFO, "%swould wait for Kiali (service %s%s%s%s%s) and give its address "
+		 "http://localhost:%ld%s (through kubectl port-forward)", now,
+		 known(ns) ? ns : "", known(ns) ? "/" : "", svc, known(ns) ? "" : " in Istio's namespace",
+		 there == 0 ? (dir != NULL && dir[0] ? ", not there yet: would apply "
+			       "samples/addons/kiali.yaml" : ", not there yet: the Istio step's "
+			       "addons must install it") : "", port, sub);
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin kiali_link = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = 1,
@@ -142,7 +180,8 @@ static const struct or_plugin kiali_link = {
 		"\"istio_dir\": {\"type\": \"string\", \"description\": \"an unpacked Istio "
 		"release whose samples/addons/kiali.yaml is applied when Kiali is missing\"}}",
 	.outputs_schema = "{\"url\": {\"type\": \"string\"}, \"cluster_url\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_PLAN | OR_CAP_DESTROY,
+	.plan = kl_plan,
 	.apply = kl_apply,
 	.destroy = kl_destroy,
 };

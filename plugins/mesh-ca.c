@@ -70,6 +70,21 @@ ca_destroy(or_host *h, const struct or_host_api *api)
 	return OR_STATUS_OK;
 }
 
+static or_status
+ca_plan(or_host *h, const struct or_host_api *api)
+{
+	if (api->state_get(h, "root_cert") != NULL && api->secret_get(h, KEY_SECRET) != NULL)
+		api->log(h, OR_LOG_INFO, "would keep this environment's mesh CA");
+	else
+		api->log(h, OR_LOG_INFO, "would make a mesh root (O=%s, %ld days) and an intermediate "
+					 "for cluster %s (%ld days), EC P-256, for Istio's cacerts",
+			 api->input(h, "organization") ? api->input(h, "organization") : "Outrigger",
+			 in_long(h, api, "root_days", 3650),
+			 api->input(h, "cluster") ? api->input(h, "cluster") : "(unnamed)",
+			 in_long(h, api, "intermediate_days", 3650));
+	return OR_STATUS_OK;
+}
+
 static const struct or_plugin mesh_ca = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = OR_PLUGIN_ABI_MINOR,
@@ -84,7 +99,8 @@ static const struct or_plugin mesh_ca = {
 		"{\"root_cert\": {\"type\": \"string\"}, \"ca_cert\": {\"type\": \"string\"},"
 		" \"cert_chain\": {\"type\": \"string\"}, \"ca_key_ref\": {\"type\": \"string\"},"
 		" \"trust_domain\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_DESTROY | OR_CAP_PLAN,
+	.plan = ca_plan,
 	.apply = ca_apply,
 	.destroy = ca_destroy,
 };

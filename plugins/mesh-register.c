@@ -159,8 +159,9 @@ out:
 	return all;
 }
 
-static or_kube *
-mr_open(struct mr *m, or_host *h, const struct or_host_api *api)
+/* The inputs into m; 0, or -1 after fail().  mr_close frees them. */
+static int
+mr_inputs(struct mr *m, or_host *h, const struct or_host_api *api)
 {
 	const char *flow = api->input(h, "flow");
 
@@ -182,19 +183,27 @@ mr_open(struct mr *m, or_host *h, const struct or_host_api *api)
 	m->addresses = in_json(h, api, "addresses");
 	m->labels = in_json(h, api, "labels");
 	if (m->svc == NULL)
-		return NULL;
+		return -1;
 	if (m->port <= 0 || m->port > 65535) {
 		api->fail(h, "input", "the input \"port\" must be a port number");
-		return NULL;
+		return -1;
 	}
 	if (!json_is_array(m->addresses) || json_array_size(m->addresses) == 0) {
 		api->fail(h, "input", "the input \"addresses\" must be a list of the VM's IPs");
-		return NULL;
+		return -1;
 	}
 	if (!json_is_object(m->labels)) {
 		json_decref(m->labels);
 		m->labels = json_pack("{s:s}", "app", m->svc);
 	}
+	return 0;
+}
+
+static or_kube *
+mr_open(struct mr *m, or_host *h, const struct or_host_api *api)
+{
+	if (mr_inputs(m, h, api) != 0)
+		return NULL;
 	m->k = kube_from_inputs(h, api);
 	return m->k;
 }
@@ -309,6 +318,74 @@ out:
 	return st;
 }
 
+/* What apply would do; changes nothing.  Looks (read only) at what is
+ * registered already when the cluster and the namespace are known. */
+static or_status
+mr_plan(or_host *h, const struct or_host_api *api)
+{
+	struct mr m;
+	char path[512], nsd[300], *addrs = NULL;
+	const char *pre = "", *a;
+	or_status st = OR_STATUS_FAILED;
+	int own = -3; /* -3: not looked */
+
+	if (mr_inputs(&m, h, api) != 0)
+		goto out;
+	a = json_string_value(json_array_get(m.addresses, 0));
+	addrs = a != NULL && known(a) ? json_dumps(m.addresses, JSON_COMPACT) : NULL;
+	if (known(m.ns) && known(m.svc) && a != NULL && known(a))
+		m.k = plan_kube(h, api);
+	if (m.k != NULL) {
+		char name[300];
+
+		if (m.legacy) {
+			snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", m.ns,
+				 m.svc);
+		} else {
+			we_name(&m, a, name, sizeof(name));
+			snprintf(path, sizeof(path), "/apis/" WE_API "/namespaces/%s/workloadentries/%s",
+				 m.ns, name);
+		}
+		own = mr_owner(&m, path);
+	}
+	if (!known(m.ns) || !known(m.svc))
+		pre = "the app is not deployed yet: ";
+	else if (a == NULL || !known(a))
+		pre = "the VM does not exist yet: ";
+	else if (own == -3)
+		pre = "the cluster does not exist yet: ";
+	else if (own == -2)
+		pre = "the cluster does not answer: ";
+	if (known(m.ns))
+		snprintf(nsd, sizeof(nsd), "namespace %s", m.ns);
+	else
+		snprintf(nsd, sizeof(nsd), "the app's namespace");
+	if (m.legacy)
+		api->log(h, OR_LOG_INFO, "%swould register %s at the VM's address %s as "
+			 "ServiceEntry mesh-expansion-%s and a selector-less Service %s in "
+			 "%s (port %s %ld, service account %s), as istioctl add-to-mesh",
+			 pre, m.svc, addrs != NULL ? addrs : "(known after apply)", m.svc, m.svc,
+			 nsd, m.port_name, m.port, m.sa);
+	else
+		api->log(h, OR_LOG_INFO, "%swould register %s at the VM's address %s as a "
+			 "WorkloadEntry in %s (port %s %ld, service account %s)", pre,
+			 m.svc, addrs != NULL ? addrs : "(known after apply)",
+			 nsd, m.port_name, m.port,
+			 known(m.sa) ? m.sa : "that of the VM's WorkloadGroup");
+	if (own == 1)
+		api->log(h, OR_LOG_INFO, "%s is registered already by this environment: would "
+			 "adopt it", m.svc);
+	else if (own == -1)
+		api->log(h, OR_LOG_WARN, "%s %s/%s exists and is not this environment's: apply "
+			 "would refuse it unless an earlier step removes it",
+			 m.legacy ? "Service" : "the WorkloadEntry of", m.ns, m.svc);
+	st = OR_STATUS_OK;
+out:
+	free(addrs);
+	mr_close(&m);
+	return st;
+}
+
 static const struct or_plugin mesh_register = {
 	.abi_major = OR_PLUGIN_ABI_MAJOR,
 	.abi_minor = 1,
@@ -336,7 +413,8 @@ static const struct or_plugin mesh_register = {
 		"labels, selected by the app's Service\"}}",
 	.outputs_schema = "{\"service\": {\"type\": \"string\"}, \"namespace\": {\"type\": "
 			  "\"string\"}, \"host\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	.capabilities = OR_CAP_PLAN | OR_CAP_DESTROY,
+	.plan = mr_plan,
 	.apply = mr_apply,
 	.destroy = mr_destroy,
 };

@@ -138,7 +138,9 @@ static const struct or_plugin preflight = {
 		" \"cluster_version\": {\"type\": \"string\"}, \"image_type\": {\"type\": \"string\"},"
 		" \"vm_image_family\": {\"type\": \"string\"}, \"vm_image_project\": {\"type\": \"string\"}}",
 	.outputs_schema = "{\"cluster_version\": {\"type\": \"string\"}}",
-	.capabilities = OR_CAP_DESTROY,
+	/* Its checks only read: the plan runs them too. */
+	.capabilities = OR_CAP_DESTROY | OR_CAP_PLAN,
+	.plan = preflight_apply,
 	.apply = preflight_apply,
 	.destroy = preflight_destroy,
 };

@@ -270,4 +270,86 @@ kube_apply_json(or_host *h, const struct or_host_api *api, or_kube *k, json_t *o
 	return n < 0 ? -1 : 0;
 }
 
+/* The requestId of this step's pending insert: made (a random UUID) and
+ * recorded in the step's state before the first try, so every retry of
+ * the same insert -- after a lost answer or a crash -- is one insert to
+ * Google.  NULL after fail() when it cannot be recorded.  forget_request_id
+ * once the insert is done. */
+static inline const char *
+request_id(or_host *h, const struct or_host_api *api)
+{
+	const char *rid = api->state_get(h, "request_id");
+	unsigned char b[16];
+	char id[37];
+	FILE *rnd;
+	int i, o = 0;
+
+	if (rid != NULL && rid[0] != '\0')
+		return rid;
+	rnd = fopen("/dev/urandom", "rb");
+	if (rnd == NULL || fread(b, 1, sizeof(b), rnd) != sizeof(b)) {
+		if (rnd != NULL)
+			fclose(rnd);
+		api->fail(h, "io", "cannot read /dev/urandom for a requestId");
+		return NULL;
+	}
+	fclose(rnd);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			id[o++] = '-';
+		snprintf(id + o, 3, "%02x", b[i]);
+		o += 2;
+	}
+	id[o] = '\0';
+	if (api->state_set(h, "request_id", id) != 0) {
+		api->fail(h, "engine", "cannot record the requestId");
+		return NULL;
+	}
+	return api->state_get(h, "request_id");
+}
+
+static inline void
+forget_request_id(or_host *h, const struct or_host_api *api)
+{
+	api->state_set(h, "request_id", "");
+}
+
+/* ---- plan ------------------------------------------------------------- */
+
+/* What a plan is given for an earlier step's output that is not known
+ * yet, alone or inside a longer text ("k8s-to-(known after apply)"). */
+#define NOT_YET "(known after apply)"
+
+/* 1 when a plan can use the value v: present, and none of it still to
+ * come from an earlier step. */
+static inline int
+known(const char *v)
+{
+	return v != NULL && v[0] != '\0' && strstr(v, NOT_YET) == NULL;
+}
+
+/* 1 in a plan for a value an earlier step has not made yet (or absent):
+ * input checks let it through, since apply gets and checks the real one. */
+static inline int
+later(or_host *h, const struct or_host_api *api, const char *v)
+{
+	const char *a = api->info(h, "action");
+
+	return a != NULL && strcmp(a, "plan") == 0 && !known(v);
+}
+
+/* A plan's read-only look at the cluster: the client when the inputs
+ * "endpoint" and "ca_certificate" are known, else NULL (the cluster is
+ * not made yet, or unusable: the plan then says what apply would do
+ * without looking).  The caller kube_close's it. */
+static inline or_kube *
+plan_kube(or_host *h, const struct or_host_api *api)
+{
+	const char *ep = api->input(h, "endpoint"), *ca = api->input(h, "ca_certificate");
+
+	return known(ep) && known(ca) ? api->kube_open(h, ep, ca) : NULL;
+}
+
 #endif

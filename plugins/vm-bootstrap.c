@@ -73,6 +73,7 @@
 #include <string.h>
 
 #include "outrigger/plugin.h"
+#include "rollout.h" /* known(), later(): a plan before the VM exists */
 
 #define VB_SCRIPT "outrigger-bootstrap.sh"
 #define VB_DEFAULT_TIMEOUT_MS 300000L
@@ -478,15 +479,16 @@ vb_inputs(or_host *h, const struct or_host_api *api, struct vb_in *in, int for_d
 		return -1;
 	}
 	in->legacy = strcmp(in->flow, "legacy") == 0;
-	if (!vb_chars_ok(in->host, ".-:", 253)) {
+	if (!later(h, api, in->host) && !vb_chars_ok(in->host, ".-:", 253)) {
 		api->fail(h, "input", "host must be the VM's IP address or DNS name");
 		return -1;
 	}
-	if (!vb_chars_ok(in->user, "_-.", 32) || in->user[0] == '-') {
+	if (!later(h, api, in->user) &&
+	    (!vb_chars_ok(in->user, "_-.", 32) || in->user[0] == '-')) {
 		api->fail(h, "input", "ssh_user must be a login name (letters, digits, '_', '-', '.')");
 		return -1;
 	}
-	if (in->key_ref == NULL || in->key_ref[0] == '\0') {
+	if (!later(h, api, in->key_ref) && (in->key_ref == NULL || in->key_ref[0] == '\0')) {
 		api->fail(h, "input", "ssh_key_ref must name the secret holding the SSH key");
 		return -1;
 	}
@@ -504,28 +506,31 @@ vb_inputs(or_host *h, const struct or_host_api *api, struct vb_in *in, int for_d
 	}
 	if (for_destroy)
 		return 0;
-	if (in->bundle_ref == NULL || in->bundle_ref[0] == '\0') {
+	if (!later(h, api, in->bundle_ref) &&
+	    (in->bundle_ref == NULL || in->bundle_ref[0] == '\0')) {
 		api->fail(h, "input", "bundle_ref must name the secret holding the VM's files");
 		return -1;
 	}
-	if (!vb_version_ok(in->version)) {
+	if (later(h, api, in->version)) {
+		/* a plan before the step that makes it */
+	} else if (!vb_version_ok(in->version)) {
 		api->fail(h, "input", "istio_version must be a release such as 1.6.5 or 1.29.0");
 		return -1;
-	}
-	if (in->legacy && strncmp(in->version, "1.6.", 4) != 0) {
+	} else if (in->legacy && strncmp(in->version, "1.6.", 4) != 0) {
 		api->fail(h, "input", "the legacy flow needs an Istio 1.6.x release, not %s",
 			  in->version);
 		return -1;
 	}
-	if (!vb_chars_ok(in->image, "._-/:@", 255)) {
+	if (!later(h, api, in->image) && !vb_chars_ok(in->image, "._-/:@", 255)) {
 		api->fail(h, "input", "app_image must be a container image reference");
 		return -1;
 	}
-	if (in->istiod_ip != NULL && in->istiod_ip[0] != '\0' && !vb_ipv4_ok(in->istiod_ip)) {
+	if (in->istiod_ip != NULL && in->istiod_ip[0] != '\0' && !later(h, api, in->istiod_ip) &&
+	    !vb_ipv4_ok(in->istiod_ip)) {
 		api->fail(h, "input", "istiod_ip must be an IPv4 address");
 		return -1;
 	}
-	if (!vb_chars_ok(in->istiod_host, ".-", 253)) {
+	if (!later(h, api, in->istiod_host) && !vb_chars_ok(in->istiod_host, ".-", 253)) {
 		api->fail(h, "input", "istiod_host must be a DNS name");
 		return -1;
 	}
@@ -988,17 +993,34 @@ vb_destroy(or_host *h, const struct or_host_api *api)
 	return OR_STATUS_OK;
 }
 
+/* What apply would do; changes nothing (no SSH).  Inputs earlier steps
+ * have not made yet are named as such. */
 static or_status
 vb_plan(or_host *h, const struct or_host_api *api)
 {
 	struct vb_in in;
+	struct vb_bundle b;
+	const char *bundle = NULL;
+	char why[256], files[64] = "the VM's files (not made yet)";
 
 	if (vb_inputs(h, api, &in, 0) != 0)
 		return OR_STATUS_FAILED;
-	api->log(h, OR_LOG_INFO,
-		 "would log in to %s@%s, upload the VM bundle and %s, install istio-sidecar %s, "
-		 "place the %s flow's files, restart the istio service and run %s (%s) on port %ld",
-		 in.user, in.host, VB_SCRIPT, in.version, in.flow, in.name, in.image, in.app_port);
+	if (known(in.bundle_ref))
+		bundle = api->secret_get(h, in.bundle_ref);
+	if (bundle != NULL && vb_bundle_parse(bundle, &b, why, sizeof(why)) == 0) {
+		snprintf(files, sizeof(files), "%d files", b.n);
+		vb_bundle_free(&b);
+	}
+	if (!known(in.host) || !known(in.user))
+		api->log(h, OR_LOG_INFO, "the VM does not exist yet: would log in to it over SSH");
+	else
+		api->log(h, OR_LOG_INFO, "would log in to %s@%s:%ld over SSH", in.user, in.host,
+			 in.port);
+	api->log(h, OR_LOG_INFO, "would upload %s and %s to the VM and run the Istio %s "
+		 "bootstrap (%s flow: install istio-sidecar.deb%s, place the files, restart "
+		 "istio), then run %s (%s) on port %ld", files, VB_SCRIPT, in.version, in.flow,
+		 in.install_docker ? " and docker when missing" : "", in.name,
+		 known(in.image) ? in.image : "the image the app step names", in.app_port);
 	return OR_STATUS_OK;
 }
 

@@ -747,6 +747,9 @@ cur_init(struct cur *c, or_host *h, const struct or_host_api *api)
 		}
 		json_object_set_new(c->ports, k, json_integer(port));
 	}
+	if (later(h, api, api->input(h, "endpoint")) ||
+	    later(h, api, api->input(h, "ca_certificate")))
+		return OR_STATUS_OK; /* a plan before the cluster exists: no client */
 	if (need(h, api, "endpoint") == NULL || need(h, api, "ca_certificate") == NULL)
 		return OR_STATUS_FAILED;
 	c->k = kube_from_inputs(h, api);
@@ -1290,21 +1293,37 @@ vf_destroy(or_host *h, const struct or_host_api *api)
 	return st;
 }
 
+/* What apply would do; changes nothing (the plan makes no token, no
+ * certificate, no secret).  The inputs are checked as apply checks them,
+ * except those earlier steps have not made yet. */
 static or_status
 vf_plan(or_host *h, const struct or_host_api *api)
 {
-	const char *flow = flow_of(h, api);
+	const char *flow = flow_of(h, api), *id = api->input(h, "identity");
+	const char *istiod = api->input(h, "istiod_address");
+	struct cur c;
 
 	if (flow == NULL)
 		return OR_STATUS_FAILED;
-	if (strcmp(flow, "legacy") == 0)
-		api->log(h, OR_LOG_INFO, "would make cluster.env, a certificate for %s signed by "
-			 "the mesh CA, root-cert.pem and hosts, stored as secret " BUNDLE,
-			 api->input(h, "identity") != NULL ? api->input(h, "identity") : "?");
-	else
-		api->log(h, OR_LOG_INFO, "would apply the WorkloadGroup and its service account, "
-			 "request an istio-ca token and make cluster.env, mesh.yaml, root-cert.pem, "
-			 "istio-token and hosts, stored as secret " BUNDLE);
+	if (!known(istiod))
+		istiod = "its address once Istio is installed";
+	if (strcmp(flow, "legacy") == 0) {
+		api->log(h, OR_LOG_INFO, "would make cluster.env, a certificate for %s (%ld days) "
+			 "signed by the mesh CA, root-cert.pem and hosts (istiod at %s), stored as "
+			 "secret " BUNDLE, known(id) ? id : "the VM's identity",
+			 in_long(h, api, "cert_days", 365), istiod);
+		return OR_STATUS_OK;
+	}
+	if (cur_init(&c, h, api) != OR_STATUS_OK) {
+		cur_free(&c);
+		return OR_STATUS_FAILED;
+	}
+	api->log(h, OR_LOG_INFO, "%swould apply WorkloadGroup %s/%s and service account %s, "
+		 "request an istio-ca token (%ld s) and make cluster.env, mesh.yaml, root-cert.pem, "
+		 "istio-token and hosts (istiod at %s), stored as secret " BUNDLE,
+		 c.k == NULL ? "the cluster does not exist yet: " : "", c.ns, c.wg, c.sa,
+		 in_long(h, api, "token_seconds", 3600), istiod);
+	cur_free(&c);
 	return OR_STATUS_OK;
 }
 

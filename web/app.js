@@ -960,8 +960,12 @@
           el("dd", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v))])) : null);
     }
 
-    const RES_KEYS = ["endpoint", "location", "zone", "region", "network", "cluster_ipv4_cidr", "pod_cidr", "services_ipv4_cidr",
-      "services_cidr", "internal_ip", "external_ip", "machine_type", "direction", "source_ranges", "allow", "target_tags"];
+    // The attributes the rollout's plugins record (plugins/gke-cluster.c,
+    // gce-instance.c, gce-firewall.c), in reading order; others follow.
+    const RES_KEYS = ["endpoint", "location", "zone", "region", "network", "pod_cidr", "service_cidr", "version",
+      "internal_ip", "external_ip", "tag", "machine_type", "direction", "source_ranges", "allowed", "target_tags"];
+    // Compute's allowed rules [{IPProtocol, ports}] as gcloud prints them: tcp:3550.
+    const ruleText = (r) => (r && r.IPProtocol ? (r.ports && r.ports.length ? r.ports.map((p) => `${r.IPProtocol}:${p}`).join(", ") : r.IPProtocol) : JSON.stringify(r));
     function renderResources() {
       const r = env.resources || {};
       const rows = [["clusters", "Cluster"], ["vms", "VM"], ["firewall_rules", "Firewall rule"]]
@@ -978,7 +982,9 @@
         const a = attrs && typeof attrs === "object" ? attrs : {};
         const keys = [...RES_KEYS.filter((k) => k in a), ...Object.keys(a).filter((k) => !RES_KEYS.includes(k)).sort()];
         return el("dl", { class: "kv" }, ...keys.flatMap((k) => [el("dt", null, humanize(k)),
-          el("dd", { class: "mono" }, Array.isArray(a[k]) ? a[k].join(", ") : typeof a[k] === "object" ? JSON.stringify(a[k]) : String(a[k]))]));
+          el("dd", { class: "mono" }, Array.isArray(a[k])
+            ? a[k].map((x) => (x && typeof x === "object" ? ruleText(x) : String(x))).join(", ")
+            : typeof a[k] === "object" ? JSON.stringify(a[k]) : String(a[k]))]));
       };
       put(resBox, el("div", { class: "table-wrap" }, el("table", { class: "resources" },
         el("caption", { class: "visually-hidden" }, "Cloud resources of this environment"),

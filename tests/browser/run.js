@@ -403,11 +403,11 @@ scenario("rollout", async (s) => {
       `SELECT id, '${kind}', '${name}', '${link}', 'RUNNING', '${JSON.stringify(attrs)}', '${step}', '${now}', '${now}' FROM environments WHERE name = '${s.name}';`;
     execFileSync("sqlite3", [s.srv.db, [
       row("cluster", "west", "https://container.googleapis.com/v1/projects/shop-project/locations/us-west2-a/clusters/west",
-        { endpoint: "127.20.1.1", zone: "us-west2-a", cluster_ipv4_cidr: "10.4.0.0/14", services_ipv4_cidr: "10.8.0.0/20" }, "cluster"),
+        { zone: "us-west2-a", endpoint: "127.20.1.1", pod_cidr: "10.4.0.0/14", service_cidr: "10.8.0.0/20", version: "1.33.5-gke.1201000" }, "cluster"),
       row("vm", "istio-gce", "https://compute.googleapis.com/compute/v1/projects/shop-project/zones/us-west2-a/instances/istio-gce",
-        { internal_ip: "10.168.0.7", external_ip: "127.10.0.2", zone: "us-west2-a" }, "vm"),
+        { zone: "us-west2-a", internal_ip: "127.10.0.2", external_ip: "127.10.0.2", tag: "istio-gce" }, "vm"),
       row("firewall_rule", "k8s-to-istio-gce", "https://compute.googleapis.com/compute/v1/projects/shop-project/global/firewalls/k8s-to-istio-gce",
-        { network: "default", direction: "INGRESS", source_ranges: ["10.4.0.0/14"], allow: ["tcp:3550"], target_tags: ["istio-gce"] }, "firewall"),
+        { network: "projects/shop-project/global/networks/default", source_ranges: ["10.4.0.0/14"], target_tags: ["istio-gce"], allowed: [{ IPProtocol: "tcp", ports: ["3550"] }] }, "firewall"),
     ].join("\n")]);
     await s.srv.start();
     const p = s.b.page;
@@ -415,7 +415,7 @@ scenario("rollout", async (s) => {
     await p.goto(`${s.srv.url}/#/env/${s.name}`);
     await p.locator("table.resources tbody tr").nth(2).waitFor();
     const t = await text(p, "table.resources");
-    for (const want of ["Cluster", "west", "127.20.1.1", "10.4.0.0/14", "10.8.0.0/20", "VM", "10.168.0.7", "127.10.0.2",
+    for (const want of ["Cluster", "west", "127.20.1.1", "10.4.0.0/14", "10.8.0.0/20", "VM", "127.10.0.2",
       "Firewall rule", "k8s-to-istio-gce", "tcp:3550"]) check(t.includes(want), `the resources table lacks ${want}`);
     await p.locator("#out-ingress").waitFor();
     await waitText(p, ".stream-state", /Complete/);

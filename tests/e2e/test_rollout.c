@@ -320,6 +320,20 @@ full_rollout(const char *env, const char *bp, const char *project, int legacy)
 	snprintf(params, sizeof(params), "{\"project\": \"%s\"}", project);
 	CHECK_INT(start_server(&s, NULL), 0);
 	CHECK_INT(create_env(&s, env, bp, params), 0);
+	/* The plan (the wizard's review page) says what apply would make,
+	 * and makes nothing. */
+	requests_forget();
+	id = start_run(&s, env, "plan");
+	wait_run(&s, id, 120, st, sizeof(st));
+	CHECK_STR(st, "succeeded");
+	CHECK_INT(mutating_requests(), 0);
+	snprintf(path, sizeof(path), "/api/v1/runs/%lld/logs?limit=1000", id);
+	CHECK_INT(get(&s, path, &r), 0);
+	CHECK(r.body != NULL && strstr(r.body, "would create GKE cluster west") != NULL);
+	CHECK(r.body != NULL && strstr(r.body, "would create instance istio-gce") != NULL);
+	res_free(&r);
+	CHECK_INT(cloud_count(project, "clusters"), 0);
+
 	id = start_run(&s, env, "apply");
 	CHECK(id > 0);
 	wait_run(&s, id, 900, st, sizeof(st));
