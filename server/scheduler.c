@@ -354,6 +354,17 @@ resolve(struct srun *r, json_t *v, char *why, size_t size)
 
 static struct srun *find_run(struct sched *s, long long id);
 
+/* 1 when no apply of the environment has recorded anything for st: no
+ * state, no outputs. */
+static int
+never_applied(struct srun *r, struct sstep *st)
+{
+	json_t *holder = json_object_get(r->step_state, st->name);
+
+	return json_object_size(json_object_get(holder, "state")) == 0 &&
+	       json_object_size(json_object_get(holder, "outputs")) == 0;
+}
+
 static void
 start_step(struct sched *s, struct sstep *st)
 {
@@ -371,6 +382,15 @@ start_step(struct sched *s, struct sstep *st)
 	json_decref(st->result);
 	st->result = NULL;
 	inputs = st->with != NULL ? resolve(r, st->with, why, sizeof(why)) : json_object();
+	if (inputs == NULL && r->action == ACT_DESTROY && never_applied(r, st)) {
+		/* A step reads only outputs of steps it comes after: when they
+		 * are missing, this step never ran, made nothing, and has
+		 * nothing to undo (an apply that failed early, then destroy). */
+		emit(s, r, "log", st->name, "info",
+		     strdup("nothing to undo: this step never ran in an apply"));
+		set_status(s, st, ST_SUCCEEDED, NULL);
+		return;
+	}
 	if (inputs == NULL) {
 		snprintf(st->err_code, sizeof(st->err_code), "missing_input");
 		snprintf(st->err_msg, sizeof(st->err_msg), "cannot compute the inputs: %s", why);

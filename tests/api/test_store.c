@@ -188,6 +188,62 @@ t_embedded_sandbox(void)
 	srv_rmdir(s.dir);
 }
 
+/* serve --gcp-credentials KEYFILE: GET /api/v1/providers says gcp is set
+ * up, with the key's account and project and never its path or key; a
+ * file that is no service-account key is refused at start, by name. */
+static void
+t_gcp_credentials(void)
+{
+	char dir[] = "/tmp/outrigger-test-XXXXXX", key[128], bad[128], db[128], out[2048];
+	const char *extra[] = {"--gcp-credentials", key, NULL};
+	const char *args[] = {"serve", "--db", db, "--gcp-credentials", bad, NULL};
+	struct srv s;
+	struct res r;
+	json_t *p;
+	size_t i;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(key, sizeof(key), "%s/key.json", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.json", dir);
+	snprintf(db, sizeof(db), "%s/o.db", dir);
+	f = fopen(key, "w");
+	if (f != NULL) {
+		fputs("{\"type\": \"service_account\", \"project_id\": \"team-proj-1\", "
+		      "\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMC4CAQA=\\n-----END PRIVATE KEY-----\\n\", "
+		      "\"client_email\": \"deployer@team-proj-1.iam.gserviceaccount.com\"}", f);
+		fclose(f);
+	}
+	f = fopen(bad, "w");
+	if (f != NULL) {
+		fputs("{\"client_email\": \"x@y\"}", f);
+		fclose(f);
+	}
+	CHECK(srv_start(&s, NULL, extra) == 0);
+	CHECK(get(&s, "/api/v1/providers", &r) == 0);
+	CHECK_INT(r.status, 200);
+	json_array_foreach(json_object_get(r.json, "providers"), i, p) {
+		if (strcmp(json_string_value(json_object_get(p, "name")), "gcp") == 0) {
+			CHECK(json_is_true(json_object_get(p, "configured")));
+			CHECK_STR(json_string_value(json_object_get(p, "account")),
+				  "deployer@team-proj-1.iam.gserviceaccount.com");
+			CHECK_STR(json_string_value(json_object_get(p, "project")), "team-proj-1");
+		} else {
+			CHECK(json_is_false(json_object_get(p, "configured")));
+		}
+	}
+	CHECK_INT(json_array_size(json_object_get(r.json, "providers")), 2);
+	CHECK(r.body != NULL && strstr(r.body, "PRIVATE KEY") == NULL && strstr(r.body, key) == NULL);
+	res_free(&r);
+	CHECK_INT(srv_stop(&s, 0), 0);
+	CHECK_INT(run_bin(args, out, sizeof(out)), 1);
+	CHECK(strstr(out, "is not a service-account key file") != NULL);
+	CHECK(strstr(out, "MC4CAQA") == NULL);
+	unlink(key);
+	unlink(bad);
+	rmdir(dir);
+}
+
 void
 suite_store(void)
 {
@@ -197,4 +253,5 @@ suite_store(void)
 	RUN(t_cli_contract);
 	RUN(t_check_mode);
 	RUN(t_embedded_sandbox);
+	RUN(t_gcp_credentials);
 }

@@ -549,6 +549,63 @@ t_preflight_refuses(void)
 	srv_stop(&s, 0);
 }
 
+/* A name taken by something this environment did not make fails the
+ * step with a conflict, and destroy leaves it alone; a resource deleted
+ * behind Outrigger's back does not stop destroy. */
+static void
+t_conflict_and_gone(void)
+{
+	struct srv s;
+	char st[32], url[800], path[128];
+	struct res r;
+	long long id;
+
+	/* Someone else's VM named istio-gce, without our label. */
+	snprintf(url, sizeof(url), "%sprojects/e2e-conflict-1/zones/us-west2-a/instances",
+		 hx_endpoint(&sb, "compute"));
+	CHECK_INT(hx_http("POST", url, sb.token,
+			  "{\"name\": \"istio-gce\", \"machineType\": \"zones/us-west2-a/machineTypes/"
+			  "n1-standard-1\", \"disks\": [{\"boot\": true, \"initializeParams\": "
+			  "{\"sourceImage\": \"projects/debian-cloud/global/images/family/debian-12\"}}],"
+			  " \"networkInterfaces\": [{\"network\": \"global/networks/default\"}]}",
+			  NULL), 200);
+	CHECK_INT(start_server(&s, NULL), 0);
+	CHECK_INT(create_env(&s, "clash", "cloud-only", "{\"project\": \"e2e-conflict-1\"}"), 0);
+	id = start_run(&s, "clash", "apply");
+	wait_run(&s, id, 300, st, sizeof(st));
+	CHECK_STR(st, "failed");
+	snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
+	CHECK_INT(get(&s, path, &r), 0);
+	CHECK(r.body != NULL && strstr(r.body, "\"conflict\"") != NULL &&
+	      strstr(r.body, "does not belong to environment clash") != NULL);
+	res_free(&r);
+	id = start_run(&s, "clash", "destroy");
+	wait_run(&s, id, 300, st, sizeof(st));
+	CHECK_STR(st, "succeeded");
+	/* The other VM is still there; our cluster and rule are gone. */
+	CHECK_INT(cloud_count("e2e-conflict-1", "instances"), 1);
+	CHECK_INT(cloud_count("e2e-conflict-1", "clusters"), 0);
+	CHECK_INT(cloud_count("e2e-conflict-1", "firewalls"), 0);
+
+	/* Ours, deleted out of band before destroy. */
+	CHECK_INT(create_env(&s, "gone", "cloud-only", "{\"project\": \"e2e-gone-1\"}"), 0);
+	id = start_run(&s, "gone", "apply");
+	wait_run(&s, id, 300, st, sizeof(st));
+	CHECK_STR(st, "succeeded");
+	snprintf(url, sizeof(url), "%sprojects/e2e-gone-1/zones/us-west2-a/instances/istio-gce",
+		 hx_endpoint(&sb, "compute"));
+	CHECK_INT(hx_http("DELETE", url, sb.token, NULL, NULL), 200);
+	snprintf(url, sizeof(url), "%sprojects/e2e-gone-1/global/firewalls/k8s-to-istio-gce",
+		 hx_endpoint(&sb, "compute"));
+	CHECK_INT(hx_http("DELETE", url, sb.token, NULL, NULL), 200);
+	id = start_run(&s, "gone", "destroy");
+	wait_run(&s, id, 300, st, sizeof(st));
+	CHECK_STR(st, "succeeded");
+	CHECK_INT(cloud_count("e2e-gone-1", "instances"), 0);
+	CHECK_INT(cloud_count("e2e-gone-1", "clusters"), 0);
+	srv_stop(&s, 0);
+}
+
 int
 main(void)
 {
@@ -596,6 +653,7 @@ main(void)
 	RUN(t_quota_then_retry);
 	RUN(t_killed_mid_rollout);
 	RUN(t_flaky_cloud);
+	RUN(t_conflict_and_gone);
 
 	hx_sandbox_stop(&sb);
 	hx_rmrf(tmp);
