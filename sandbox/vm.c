@@ -2546,6 +2546,9 @@ vmi_mounts(struct vmi *v)
 	}
 	if (chdir("/") < 0)
 		vmi_fail(v, "", "chdir /: %s", strerror(errno));
+	/* Now, while this program's path still names it: a checkout under
+	 * /tmp or /run is hidden by the VM's own tmpfs mounts just below. */
+	vmi_bind_helper(v);
 
 	vmi_mount(v, "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV,
 		  "mode=0755,size=256m");
@@ -2569,7 +2572,6 @@ vmi_mounts(struct vmi *v)
 			 strerror(errno));
 
 	/* Hide what a VM would not have: the sandbox's own tree, /mnt. */
-	vmi_bind_helper(v);
 	d = opendir("/");
 	if (d == NULL)
 		vmi_fail(v, "", "opendir /: %s", strerror(errno));
@@ -2648,7 +2650,7 @@ vmi_outrigger_files(struct vmi *v)
 /* Bind this program read-only at /usr/local/lib/outrigger-vm/outrigger,
  * by its path: /proc/self/exe names a mount of the host's namespace,
  * which bind(2) refuses here.  Called inside vmi_mounts, once /usr is the
- * VM's overlay and before the checkout is hidden.  Not fatal: without it
+ * VM's overlay and before /tmp, /run and the checkout are hidden.  Not fatal: without it
  * the docker stand-in says it cannot start the catalog. */
 static void
 vmi_bind_helper(struct vmi *v)
