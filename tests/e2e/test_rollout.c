@@ -138,6 +138,20 @@ wait_run(struct srv *s, long long id, int timeout_s, char *out, size_t size)
 	}
 }
 
+/* Start a run and wait for its end: its id; its status into out. */
+static long long
+run_to_end(struct srv *s, const char *env, const char *action, int timeout_s, char *out,
+	   size_t size)
+{
+	long long id = start_run(s, env, action);
+
+	if (id < 0)
+		snprintf(out, size, "not started");
+	else
+		wait_run(s, id, timeout_s, out, size);
+	return id;
+}
+
 /* The environment's JSON (caller json_decref's). */
 static json_t *
 env_get(struct srv *s, const char *name)
@@ -323,8 +337,7 @@ full_rollout(const char *env, const char *bp, const char *project, int legacy)
 	/* The plan (the wizard's review page) says what apply would make,
 	 * and makes nothing. */
 	requests_forget();
-	id = start_run(&s, env, "plan");
-	wait_run(&s, id, 120, st, sizeof(st));
+	id = run_to_end(&s, env, "plan", 120, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	CHECK_INT(mutating_requests(), 0);
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld/logs?limit=1000", id);
@@ -361,8 +374,7 @@ full_rollout(const char *env, const char *bp, const char *project, int legacy)
 	/* Re-applying a ready environment changes nothing in the cloud: not
 	 * one request but reads (and token grants). */
 	requests_forget();
-	id = start_run(&s, env, "apply");
-	wait_run(&s, id, 600, st, sizeof(st));
+	id = run_to_end(&s, env, "apply", 600, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	CHECK_INT(mutating_requests(), 0);
 	CHECK(answers_with(200) > 0); /* it did look */
@@ -374,8 +386,7 @@ full_rollout(const char *env, const char *bp, const char *project, int legacy)
 	CHECK(r.body != NULL && strstr(r.body, "placed /etc/") == NULL);
 	res_free(&r);
 
-	id = start_run(&s, env, "destroy");
-	wait_run(&s, id, 600, st, sizeof(st));
+	id = run_to_end(&s, env, "destroy", 600, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	e = env_get(&s, env);
 	CHECK_STR(json_string_value(json_object_get(e, "status")), "destroyed");
@@ -404,7 +415,6 @@ t_flaky_cloud(void)
 {
 	struct srv s;
 	char st[32];
-	long long id;
 	long n503, n429;
 
 	requests_forget();
@@ -423,8 +433,7 @@ t_flaky_cloud(void)
 				 " \"rate\": 0.1}"), 0);
 	CHECK_INT(start_server(&s, NULL), 0);
 	CHECK_INT(create_env(&s, "flaky", "mesh-expansion", "{\"project\": \"e2e-flaky-1\"}"), 0);
-	id = start_run(&s, "flaky", "apply");
-	wait_run(&s, id, 900, st, sizeof(st));
+	run_to_end(&s, "flaky", "apply", 900, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	/* The faults were really met, and many times. */
 	fprintf(stderr, "    injected: %ld answers 503, %ld answers 429, %ld answers 200\n",
@@ -432,8 +441,7 @@ t_flaky_cloud(void)
 	CHECK(answers_with(503) - n503 >= 2);
 	CHECK(answers_with(429) - n429 >= 2);
 	faults("DELETE", NULL);
-	id = start_run(&s, "flaky", "destroy");
-	wait_run(&s, id, 600, st, sizeof(st));
+	run_to_end(&s, "flaky", "destroy", 600, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	srv_stop(&s, 0);
 }
@@ -468,8 +476,7 @@ t_killed_mid_rollout(void)
 	e = env_get(&s, "crash");
 	CHECK_STR(json_string_value(json_object_get(e, "status")), "ready");
 	json_decref(e);
-	id = start_run(&s, "crash", "destroy");
-	wait_run(&s, id, 600, st, sizeof(st));
+	id = run_to_end(&s, "crash", "destroy", 600, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	srv_stop(&s, 0);
 }
@@ -489,8 +496,7 @@ t_quota_then_retry(void)
 				 "exceeded.  Limit: 8.0 in region us-west2.\"}"), 0);
 	CHECK_INT(start_server(&s, NULL), 0);
 	CHECK_INT(create_env(&s, "quota", "cloud-only", "{\"project\": \"e2e-quota-1\"}"), 0);
-	id = start_run(&s, "quota", "apply");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "quota", "apply", 300, st, sizeof(st));
 	CHECK_STR(st, "failed");
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
 	CHECK_INT(get(&s, path, &r), 0);
@@ -505,8 +511,7 @@ t_quota_then_retry(void)
 	wait_run(&s, id, 300, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	CHECK_INT(cloud_count("e2e-quota-1", "instances"), 1);
-	id = start_run(&s, "quota", "destroy");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "quota", "destroy", 300, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	srv_stop(&s, 0);
 }
@@ -526,8 +531,7 @@ t_preflight_refuses(void)
 	CHECK_INT(create_env(&s, "badver", "mesh-expansion",
 			     "{\"project\": \"e2e-pre-1\", \"cluster_version\": \"1.19\"}"), 0);
 	t0 = time(NULL);
-	id = start_run(&s, "badver", "apply");
-	wait_run(&s, id, 120, st, sizeof(st));
+	id = run_to_end(&s, "badver", "apply", 120, st, sizeof(st));
 	CHECK_STR(st, "failed");
 	CHECK(time(NULL) - t0 < 20);
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
@@ -539,8 +543,7 @@ t_preflight_refuses(void)
 
 	CHECK_INT(create_env(&s, "badimg", "cloud-only",
 			     "{\"project\": \"e2e-pre-2\", \"image_type\": \"COS\"}"), 0);
-	id = start_run(&s, "badimg", "apply");
-	wait_run(&s, id, 120, st, sizeof(st));
+	id = run_to_end(&s, "badimg", "apply", 120, st, sizeof(st));
 	CHECK_STR(st, "failed");
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
 	CHECK_INT(get(&s, path, &r), 0);
@@ -571,16 +574,14 @@ t_conflict_and_gone(void)
 			  NULL), 200);
 	CHECK_INT(start_server(&s, NULL), 0);
 	CHECK_INT(create_env(&s, "clash", "cloud-only", "{\"project\": \"e2e-conflict-1\"}"), 0);
-	id = start_run(&s, "clash", "apply");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "clash", "apply", 300, st, sizeof(st));
 	CHECK_STR(st, "failed");
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
 	CHECK_INT(get(&s, path, &r), 0);
 	CHECK(r.body != NULL && strstr(r.body, "\"conflict\"") != NULL &&
 	      strstr(r.body, "does not belong to environment clash") != NULL);
 	res_free(&r);
-	id = start_run(&s, "clash", "destroy");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "clash", "destroy", 300, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	/* The other VM is still there; our cluster and rule are gone. */
 	CHECK_INT(cloud_count("e2e-conflict-1", "instances"), 1);
@@ -589,8 +590,7 @@ t_conflict_and_gone(void)
 
 	/* Ours, deleted out of band before destroy. */
 	CHECK_INT(create_env(&s, "gone", "cloud-only", "{\"project\": \"e2e-gone-1\"}"), 0);
-	id = start_run(&s, "gone", "apply");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "gone", "apply", 300, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	snprintf(url, sizeof(url), "%sprojects/e2e-gone-1/zones/us-west2-a/instances/istio-gce",
 		 hx_endpoint(&sb, "compute"));
@@ -598,8 +598,7 @@ t_conflict_and_gone(void)
 	snprintf(url, sizeof(url), "%sprojects/e2e-gone-1/global/firewalls/k8s-to-istio-gce",
 		 hx_endpoint(&sb, "compute"));
 	CHECK_INT(hx_http("DELETE", url, sb.token, NULL, NULL), 200);
-	id = start_run(&s, "gone", "destroy");
-	wait_run(&s, id, 300, st, sizeof(st));
+	id = run_to_end(&s, "gone", "destroy", 300, st, sizeof(st));
 	CHECK_STR(st, "succeeded");
 	CHECK_INT(cloud_count("e2e-gone-1", "instances"), 0);
 	CHECK_INT(cloud_count("e2e-gone-1", "clusters"), 0);
